@@ -1,0 +1,4 @@
+//! The gate: an SSH server for users and an SSH client to targets (`russh`), bridged
+//! while every byte goes to the recorder; identities, targets, credentials and the access
+//! rules that join them; the registry of live sessions.
+#![warn(missing_docs)]

@@ -1,0 +1,28 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// gatehouse: a privileged-access gateway that records every session and makes it
+/// searchable, replayable and reportable.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory: spool, control-plane database, index, and the default `file://` store.
+    #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR", default_value = "gatehouse-data")]
+    pub data_dir: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+#[allow(dead_code)]
+fn _unused(_: &cmd::Ctx) {}

@@ -1,0 +1,20 @@
+//! One module per subcommand: each turns its arguments into a validated config, then calls
+//! the crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// What every subcommand gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _ctx = Ctx { data_dir: cli.data_dir };
+    match cli.command {}
+}
