@@ -3,3 +3,7 @@
 //! pure code the proxy runs live), stores screen keyframes for seeking, and writes the
 //! full-text search index (`tantivy`) and the Parquet audit tables (`arrow`, `parquet`).
 #![warn(missing_docs)]
+
+mod command;
+
+pub use command::{CommandKind, CommandRecord};
