@@ -5,8 +5,11 @@
 //! The recorder knows nothing about terminals or SSH: it stores frames and metadata.
 #![warn(missing_docs)]
 
+pub mod asciicast;
+mod error;
 mod frame;
 mod manifest;
 
+pub use error::{Error, ErrorKind, Result};
 pub use frame::{Event, Frame, FrameData, Micros};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RecordingState, SegmentInfo, SessionMeta};
