@@ -5,5 +5,7 @@
 #![warn(missing_docs)]
 
 mod command;
+mod extract;
 
 pub use command::{CommandKind, CommandRecord};
+pub use extract::Extractor;
