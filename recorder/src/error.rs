@@ -61,7 +61,6 @@ pub enum Error {
     },
 }
 
-#[allow(dead_code)] // helpers for the storage modules
 impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {

@@ -1,6 +1,7 @@
 //! The recorder's integration tests, one module per theme.
 
 mod asciicast;
+mod conformance;
 
 /// Path of a file under `tests/data/`.
 pub fn data(name: &str) -> std::path::PathBuf {

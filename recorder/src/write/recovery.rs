@@ -1,0 +1,236 @@
+//! Start-up recovery: whatever a previous process left in the spool (it crashed, was
+//! killed, or exited before the store came back) is sealed and queued for upload.
+//! Sessions that never finished become `interrupted`, holding every frame that reached
+//! the spool file; sessions that finished keep their state.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use time::Duration;
+use uuid::Uuid;
+
+use super::session::SessionShared;
+use super::spool::{self, Spool};
+use crate::codec::{Decoded, FrameReader};
+use crate::error::Result;
+use crate::frame::{Frame, FrameData};
+use crate::layout;
+use crate::manifest::{Manifest, RecordingState, SegmentInfo, SessionMeta};
+use crate::segment;
+
+/// One session found in the spool.
+pub(crate) struct Recovered {
+    pub shared: Arc<SessionShared>,
+    /// Segments to upload, with their input and output byte counts.
+    pub segments: Vec<(SegmentInfo, u64, u64)>,
+    pub state: RecordingState,
+}
+
+/// Files of one sequence number.
+#[derive(Default)]
+struct Files {
+    seg: bool,
+    wal: bool,
+}
+
+/// Scans the spool. Sessions locked by a live process are left alone.
+pub(crate) fn recover(spool: &Spool, level: i32) -> Result<Vec<Recovered>> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(spool.dir()) else { return Ok(out) };
+    let mut zstd = zstd::bulk::Compressor::new(level).expect("valid zstd level");
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Some(id) = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<Uuid>().ok()) else {
+            continue;
+        };
+        if !dir.is_dir() {
+            continue;
+        }
+        match recover_session(spool, &dir, id, &mut zstd) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(e) => tracing::error!("cannot recover session {id} from {}: {e}", dir.display()),
+        }
+    }
+    Ok(out)
+}
+
+fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::Compressor<'_>) -> Result<Option<Recovered>> {
+    let Some(lock) = spool::try_lock(dir)? else {
+        return Ok(None); // live in another process
+    };
+    let mut manifest = match spool::read_manifest(dir) {
+        Some(m) => m,
+        None => {
+            let started = layout::id_time(id)?;
+            let mut m = Manifest::new(id, SessionMeta::default(), started);
+            m.losses.push("the local manifest was lost; metadata unknown".into());
+            m
+        }
+    };
+    let end_state = spool::read_end(dir);
+    let mut files: BTreeMap<u64, Files> = BTreeMap::new();
+    for entry in fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") {
+            spool.release(spool::remove(&entry.path()));
+            continue;
+        }
+        let Some((stem, ext)) = name.split_once('.') else { continue };
+        let Ok(seq) = stem.parse::<u64>() else { continue };
+        let f = files.entry(seq).or_default();
+        match ext {
+            "seg" => f.seg = true,
+            "wal" => f.wal = true,
+            _ => {}
+        }
+    }
+    let mut chain = manifest.chain_head.as_deref().and_then(unhex).unwrap_or([0; 32]);
+    let mut segments = Vec::new();
+    let mut last_t = manifest.duration;
+    for (seq, f) in files {
+        let (seg, wal) = (spool::seg_path(dir, seq), spool::wal_path(dir, seq));
+        if manifest.segments.iter().any(|s| s.seq == seq) {
+            // Already in the store; only the clean-up was missed.
+            spool.release(spool::remove(&seg) + spool::remove(&wal));
+            continue;
+        }
+        let sealed = if f.seg { read_sealed(&seg, id, seq) } else { None };
+        let found = match sealed {
+            Some(found) => {
+                spool.release(spool::remove(&wal));
+                Some(found)
+            }
+            None if f.wal => reseal(spool, &wal, &seg, id, seq, &chain, zstd, &mut manifest),
+            None => {
+                manifest.losses.push(format!("sealed segment {seq} in the spool was unreadable"));
+                None
+            }
+        };
+        if let Some((info, bytes_in, bytes_out, hash)) = found {
+            chain = hash;
+            last_t = last_t.max(info.last_t);
+            segments.push((info, bytes_in, bytes_out));
+        }
+    }
+    let state = end_state.unwrap_or(RecordingState::Interrupted);
+    if manifest.ended_at.is_none() {
+        manifest.ended_at = Some(manifest.started_at + Duration::microseconds(last_t as i64));
+        manifest.end_reason =
+            Some("interrupted: the recorder stopped before the session ended; recovered from the spool".into());
+    }
+    spool::write_manifest(dir, &manifest)?;
+    spool::write_end(dir, state)?;
+    let shared = Arc::new(SessionShared::new(id, dir.to_path_buf(), manifest, chain, lock));
+    Ok(Some(Recovered { shared, segments, state }))
+}
+
+type Found = (SegmentInfo, u64, u64, [u8; 32]);
+
+/// A sealed segment left in the spool, checked.
+fn read_sealed(path: &Path, id: Uuid, seq: u64) -> Option<Found> {
+    let bytes = fs::read(path).ok()?;
+    let name = path.display().to_string();
+    let checked = segment::open(&bytes, &name).and_then(|(h, body)| Ok((segment::frames(&h, body.clone(), &name)?, h)));
+    match checked {
+        Ok((frames, h)) if h.session == id && h.seq == seq => {
+            let hash = segment::hash(&bytes);
+            Some((info(seq, &frames, h.raw_len as u64, bytes.len() as u64, &hash), count(&frames, true), count(&frames, false), hash))
+        }
+        Ok(_) => {
+            tracing::error!("{name} belongs to another session or position");
+            None
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            None
+        }
+    }
+}
+
+/// Seals what a WAL file holds, up to a torn last frame.
+#[allow(clippy::too_many_arguments)]
+fn reseal(
+    spool: &Spool,
+    wal: &Path,
+    seg: &Path,
+    id: Uuid,
+    seq: u64,
+    chain: &[u8; 32],
+    zstd: &mut zstd::bulk::Compressor<'_>,
+    manifest: &mut Manifest,
+) -> Option<Found> {
+    let raw = Bytes::from(fs::read(wal).ok()?);
+    let mut reader = FrameReader::new(raw.clone());
+    let mut frames = Vec::new();
+    while let Some(step) = reader.next_frame() {
+        match step {
+            Decoded::Frame(f) => frames.push(f),
+            Decoded::Truncated => break,
+            Decoded::Bad(detail) => {
+                manifest.losses.push(format!("spool file of segment {seq} damaged after {} frames: {detail}", frames.len()));
+                break;
+            }
+        }
+    }
+    let good = &raw[..reader.offset()];
+    if frames.is_empty() {
+        spool.release(spool::remove(wal));
+        return None;
+    }
+    let header = segment::Header {
+        session: id,
+        seq,
+        first_t: frames[0].t,
+        last_t: frames[frames.len() - 1].t,
+        frames: frames.len() as u32,
+        raw_len: good.len() as u32,
+        prev_hash: *chain,
+    };
+    let bytes = segment::seal(&header, good, zstd);
+    if let Err(e) = spool::write_segment(seg, &bytes) {
+        tracing::error!("{e}");
+        return None;
+    }
+    spool.add(bytes.len() as u64);
+    spool.release(spool::remove(wal));
+    let hash = segment::hash(&bytes);
+    Some((info(seq, &frames, good.len() as u64, bytes.len() as u64, &hash), count(&frames, true), count(&frames, false), hash))
+}
+
+fn info(seq: u64, frames: &[Frame], raw: u64, stored: u64, hash: &[u8; 32]) -> SegmentInfo {
+    SegmentInfo {
+        seq,
+        first_t: frames.first().map_or(0, |f| f.t),
+        last_t: frames.last().map_or(0, |f| f.t),
+        frames: frames.len() as u64,
+        raw_bytes: raw,
+        stored_bytes: stored,
+        hash: segment::hex(hash),
+    }
+}
+
+/// Input (`true`) or output bytes in `frames`.
+fn count(frames: &[Frame], input: bool) -> u64 {
+    frames
+        .iter()
+        .map(|f| match (&f.data, input) {
+            (FrameData::Input(b), true) | (FrameData::Output(b), false) => b.len() as u64,
+            _ => 0,
+        })
+        .sum()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

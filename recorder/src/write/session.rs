@@ -1,0 +1,406 @@
+//! One session being written: [`SessionWriter`] (the caller's handle) over a [`Core`]
+//! (the open segment, shared with the ticker that flushes and age-seals idle sessions).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use super::sealer::SealJob;
+use super::spool;
+use super::uploader::Upload;
+use super::{Inner, SpoolPolicy};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::frame::{Event, Frame, FrameData, Micros};
+use crate::manifest::{Manifest, RecordingState, SessionMeta};
+
+/// Unflushed bytes that trigger a spool write on the hot path: large enough that a busy
+/// session makes few syscalls, small enough to bound what sits in memory.
+const FLUSH_BYTES: usize = 64 << 10;
+
+/// How a session ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// Why: `"exit"`, `"client-disconnect"`, `"terminated: ..."`.
+    pub reason: String,
+    /// The remote command's or shell's exit status, when known.
+    pub exit_status: Option<i32>,
+}
+
+/// What the writer, sealer and uploader share about one session.
+pub(crate) struct SessionShared {
+    pub id: Uuid,
+    /// The session's spool directory.
+    pub dir: PathBuf,
+    /// The manifest as known here: metadata, and the segments already in the store.
+    pub manifest: Mutex<Manifest>,
+    /// SHA-256 of the last sealed segment; only the session's sealer thread touches it.
+    pub chain: Mutex<[u8; 32]>,
+    /// Holds the spool directory's lock for the session's lifetime.
+    _lock: File,
+}
+
+impl SessionShared {
+    pub(crate) fn new(id: Uuid, dir: PathBuf, manifest: Manifest, chain: [u8; 32], lock: File) -> Self {
+        SessionShared { id, dir, manifest: Mutex::new(manifest), chain: Mutex::new(chain), _lock: lock }
+    }
+
+    pub(crate) fn snapshot(&self) -> Manifest {
+        self.manifest.lock().expect("manifest lock").clone()
+    }
+
+    /// Applies `f` to the manifest and saves the local copy.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Manifest)) -> Manifest {
+        let mut m = self.manifest.lock().expect("manifest lock");
+        f(&mut m);
+        if let Err(e) = spool::write_manifest(&self.dir, &m) {
+            tracing::warn!(id = %self.id, "cannot save the local manifest: {e}");
+        }
+        m.clone()
+    }
+}
+
+/// Frames dropped under `best-effort` while the spool was full.
+#[derive(Debug, Clone, Copy)]
+struct Loss {
+    frames: u64,
+    bytes: u64,
+    from: Micros,
+    to: Micros,
+}
+
+/// The open segment of one session.
+pub(crate) struct Core {
+    inner: Arc<Inner>,
+    shared: Arc<SessionShared>,
+    seq: u64,
+    /// Encoded frames of the open segment; `raw[..flushed]` is already in the WAL file.
+    raw: Vec<u8>,
+    flushed: usize,
+    wal: Option<File>,
+    first_t: Micros,
+    last_t: Micros,
+    frames: u32,
+    bytes_in: u64,
+    bytes_out: u64,
+    opened_at: Option<Instant>,
+    last_flush: Instant,
+    loss: Option<Loss>,
+    /// Set once a fail-closed spool refused a frame: the session records nothing more.
+    failed: Option<String>,
+    closed: bool,
+}
+
+impl Core {
+    pub(crate) fn new(inner: Arc<Inner>, shared: Arc<SessionShared>) -> Self {
+        let cap = inner.config().seal_bytes.min(FLUSH_BYTES * 2);
+        Core {
+            inner,
+            shared,
+            seq: 0,
+            raw: Vec::with_capacity(cap),
+            flushed: 0,
+            wal: None,
+            first_t: 0,
+            last_t: 0,
+            frames: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            opened_at: None,
+            last_flush: Instant::now(),
+            loss: None,
+            failed: None,
+            closed: false,
+        }
+    }
+
+    /// Appends one frame to the open segment (and, in batches, to the spool file).
+    fn append(&mut self, t: Micros, data: &FrameData) -> Result<()> {
+        if let Some(msg) = &self.failed {
+            return Err(Error::Unavailable(msg.clone()));
+        }
+        if self.closed {
+            return Err(Error::invalid("write", "session already finished"));
+        }
+        if let Some(loss) = self.loss {
+            self.record_loss(loss, t)?;
+        }
+        if !self.push(t, data)? {
+            let bytes = match data {
+                FrameData::Output(b) | FrameData::Input(b) => b.len() as u64,
+                _ => 0,
+            };
+            let loss = self.loss.get_or_insert(Loss { frames: 0, bytes: 0, from: t, to: t });
+            loss.frames += 1;
+            loss.bytes += bytes;
+            loss.to = t;
+        }
+        Ok(())
+    }
+
+    /// Encodes a frame if the spool has room. `Ok(false)`: dropped under best-effort.
+    fn push(&mut self, t: Micros, data: &FrameData) -> Result<bool> {
+        let before = self.raw.len();
+        let prev = if self.frames == 0 { 0 } else { self.last_t };
+        codec::encode(&mut self.raw, prev, t, data);
+        let spool = &self.inner.spool;
+        if !spool.try_reserve((self.raw.len() - before) as u64) {
+            self.raw.truncate(before);
+            if self.inner.config().policy == SpoolPolicy::BestEffort {
+                return Ok(false);
+            }
+            let msg = format!(
+                "spool {} is full ({} of {} bytes) and the policy is fail-closed: recording stopped",
+                spool.dir().display(),
+                spool.used(),
+                spool.limit()
+            );
+            self.failed = Some(msg.clone());
+            self.shared.update(|m| m.losses.push(format!("at {t} µs: {msg}")));
+            return Err(Error::Unavailable(msg));
+        }
+        if self.frames == 0 {
+            self.first_t = t;
+            self.opened_at = Some(Instant::now());
+        }
+        self.last_t = t;
+        self.frames += 1;
+        match data {
+            FrameData::Output(b) => self.bytes_out += b.len() as u64,
+            FrameData::Input(b) => self.bytes_in += b.len() as u64,
+            _ => {}
+        }
+        if self.raw.len() - self.flushed >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        if self.raw.len() >= self.inner.config().seal_bytes {
+            self.seal()?;
+        }
+        Ok(true)
+    }
+
+    /// Writes the recorded loss as an event once there is room again.
+    fn record_loss(&mut self, loss: Loss, now: Micros) -> Result<()> {
+        let event = Event {
+            kind: "recording.loss".into(),
+            data: serde_json::json!({
+                "frames": loss.frames, "bytes": loss.bytes, "from": loss.from, "to": loss.to,
+                "reason": "spool full (best-effort policy)",
+            }),
+        };
+        if self.push(now, &FrameData::Event(event))? {
+            self.loss = None;
+            self.shared.update(|m| {
+                m.losses.push(format!(
+                    "{} frames ({} bytes) between {} µs and {} µs dropped: spool full",
+                    loss.frames, loss.bytes, loss.from, loss.to
+                ))
+            });
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.flushed < self.raw.len() {
+            let path = spool::wal_path(&self.shared.dir, self.seq);
+            spool::append(&mut self.wal, &path, &self.raw[self.flushed..])?;
+            self.flushed = self.raw.len();
+        }
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Hands the open segment to the sealer and starts the next one.
+    fn seal(&mut self) -> Result<()> {
+        if self.frames == 0 {
+            return Ok(());
+        }
+        self.flush()?;
+        self.wal = None;
+        let len = self.raw.len();
+        let next = Vec::with_capacity(self.inner.config().seal_bytes.min(FLUSH_BYTES * 2));
+        let raw = std::mem::replace(&mut self.raw, next);
+        // Past the memory budget the sealer re-reads the WAL file instead: the spool on
+        // disk, not RAM, is the buffer when compression falls behind.
+        let raw = self.inner.sealer.carry(len).then_some(raw);
+        self.inner.pending.add();
+        self.inner.sealer.send(SealJob::Seal {
+            shared: self.shared.clone(),
+            seq: self.seq,
+            raw,
+            raw_len: len,
+            first_t: self.first_t,
+            last_t: self.last_t,
+            frames: self.frames,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+        });
+        self.seq += 1;
+        self.flushed = 0;
+        self.frames = 0;
+        self.bytes_in = 0;
+        self.bytes_out = 0;
+        self.opened_at = None;
+        Ok(())
+    }
+
+    /// Called by the ticker: flush what waited too long, seal what is old enough.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        let config = self.inner.config();
+        let result = if self.opened_at.is_some_and(|at| now.duration_since(at) >= config.seal_age) {
+            self.seal()
+        } else if self.flushed < self.raw.len() && now.duration_since(self.last_flush) >= config.flush_interval {
+            self.flush()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::error!(id = %self.shared.id, "spool write failed: {e}");
+        }
+    }
+
+    /// Seals what is left and queues the end of the session behind it.
+    fn close(&mut self, end: SessionEnd, state: RecordingState, done: Option<oneshot::Sender<Manifest>>) {
+        if self.closed {
+            return;
+        }
+        if let Err(e) = self.seal() {
+            tracing::error!(id = %self.shared.id, "sealing the last segment failed: {e}");
+        }
+        self.closed = true;
+        let state = if self.failed.is_some() { RecordingState::Failed } else { state };
+        let loss = self.loss.take();
+        self.shared.update(|m| {
+            m.ended_at = Some(OffsetDateTime::now_utc());
+            m.end_reason = Some(end.reason);
+            m.exit_status = end.exit_status;
+            if let Some(l) = loss {
+                m.losses.push(format!(
+                    "{} frames ({} bytes) between {} µs and {} µs dropped: spool full until the end",
+                    l.frames, l.bytes, l.from, l.to
+                ));
+            }
+        });
+        if let Err(e) = spool::write_end(&self.shared.dir, state) {
+            tracing::warn!(id = %self.shared.id, "cannot record the session end in the spool: {e}");
+        }
+        let inner = &self.inner;
+        inner.tap.remove(self.shared.id);
+        inner.registry.lock().expect("registry lock").remove(&self.shared.id);
+        inner.pending.add();
+        inner.sealer.send(SealJob::Finish { shared: self.shared.clone(), state, done });
+    }
+}
+
+/// Writes one session. `write` is synchronous and cheap: it appends to a buffer that
+/// reaches the spool file within the flush interval; compression and upload happen on
+/// other threads. Dropping a writer without [`finish`](SessionWriter::finish) ends the
+/// session as `interrupted`.
+pub struct SessionWriter {
+    core: Arc<Mutex<Core>>,
+    shared: Arc<SessionShared>,
+    tap: broadcast::Sender<Frame>,
+    inner: Arc<Inner>,
+    start: Instant,
+    last_t: Micros,
+    finished: bool,
+}
+
+impl SessionWriter {
+    pub(crate) fn new(
+        core: Arc<Mutex<Core>>,
+        shared: Arc<SessionShared>,
+        tap: broadcast::Sender<Frame>,
+        inner: Arc<Inner>,
+        start: Instant,
+    ) -> Self {
+        SessionWriter { core, shared, tap, inner, start, last_t: 0, finished: false }
+    }
+
+    /// The session id (a UUIDv7).
+    pub fn id(&self) -> Uuid {
+        self.shared.id
+    }
+
+    /// Microseconds since the session started; never decreases.
+    pub fn now(&self) -> Micros {
+        (self.start.elapsed().as_micros() as Micros).max(self.last_t)
+    }
+
+    /// Records `data` at [`now`](SessionWriter::now). Errors (kind `Unavailable`) when a
+    /// fail-closed spool is full: the caller should end the session.
+    pub fn write(&mut self, data: FrameData) -> Result<()> {
+        let t = self.now();
+        self.write_at(t, data)
+    }
+
+    /// Records a frame with its own time (imports), which must not go backwards.
+    pub fn write_frame(&mut self, frame: Frame) -> Result<()> {
+        if frame.t < self.last_t {
+            return Err(Error::invalid(
+                "frame time",
+                format!("{} µs is before the previous frame's {} µs", frame.t, self.last_t),
+            ));
+        }
+        self.write_at(frame.t, frame.data)
+    }
+
+    fn write_at(&mut self, t: Micros, data: FrameData) -> Result<()> {
+        self.core.lock().expect("session lock").append(t, &data)?;
+        self.last_t = t;
+        if self.tap.receiver_count() > 0 {
+            // No subscriber lagging behind can block this: the ring overwrites.
+            let _ = self.tap.send(Frame { t, data });
+        }
+        Ok(())
+    }
+
+    /// Changes the session's metadata (the proxy learns the target account after auth,
+    /// for instance); the store's manifest follows shortly.
+    pub fn update_meta(&mut self, f: impl FnOnce(&mut SessionMeta)) {
+        let m = self.shared.update(|m| f(&mut m.meta));
+        self.inner.tap.update_meta(self.shared.id, &m.meta);
+        self.inner.uploader.send(Upload::Manifest { shared: self.shared.clone() });
+    }
+
+    /// Ends the session: seals the last frames and waits (up to the drain timeout) until
+    /// the store has every segment and the final manifest. If the store is unreachable
+    /// that long, returns the manifest as known locally; the upload goes on in the
+    /// background, and recovery finishes it after a restart.
+    pub async fn finish(mut self, end: SessionEnd) -> Result<Manifest> {
+        let (tx, rx) = oneshot::channel();
+        self.core.lock().expect("session lock").close(end, RecordingState::Complete, Some(tx));
+        self.finished = true;
+        match tokio::time::timeout(self.inner.config().drain_timeout, rx).await {
+            Ok(Ok(manifest)) => Ok(manifest),
+            _ => {
+                tracing::warn!(id = %self.shared.id, "store not reachable yet; the session's end stays queued in the spool");
+                Ok(self.shared.snapshot())
+            }
+        }
+    }
+
+    /// How long [`finish`](SessionWriter::finish) may wait.
+    pub fn drain_timeout(&self) -> Duration {
+        self.inner.config().drain_timeout
+    }
+}
+
+impl Drop for SessionWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let end = SessionEnd { reason: "interrupted: the recording writer was dropped".into(), exit_status: None };
+            if let Ok(mut core) = self.core.lock() {
+                core.close(end, RecordingState::Interrupted, None);
+            }
+        }
+    }
+}

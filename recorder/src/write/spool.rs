@@ -1,0 +1,178 @@
+//! The local write-ahead spool: one directory per session holding
+//!
+//! - `lock`: held (advisory `flock`) by the process writing the session, so start-up
+//!   recovery in another process never steals a live session; the kernel releases it
+//!   when the process dies, SIGKILL included;
+//! - `manifest.json`: the session's manifest as this process knows it (metadata, segments
+//!   already uploaded, end info once the session finished);
+//! - `NNNNNNNN.wal`: the raw frames of the segment being filled, append-only;
+//! - `NNNNNNNN.seg`: sealed segments waiting for upload.
+//!
+//! Space is accounted in one counter against the configured limit.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+/// The spool directory and its space accounting.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Spool {
+    /// Opens (creating) the spool directory; counts what is already in it.
+    pub(crate) fn open(dir: &Path, limit: u64) -> Result<Spool> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let used = dir_size(dir);
+        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used) })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn session_dir(&self, id: Uuid) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    /// Takes `n` bytes of the budget, or refuses if that would pass the limit.
+    pub(crate) fn try_reserve(&self, n: u64) -> bool {
+        let before = self.used.fetch_add(n, Ordering::Relaxed);
+        if before + n > self.limit {
+            self.used.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Counts bytes written outside a reservation (sealed segments).
+    pub(crate) fn add(&self, n: u64) {
+        self.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Gives back bytes whose files were removed.
+    pub(crate) fn release(&self, n: u64) {
+        // Saturating: accounting for files found at start-up is approximate.
+        let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(n)));
+    }
+
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.used() >= self.limit
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+pub(crate) fn wal_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:08}.wal"))
+}
+
+pub(crate) fn seg_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:08}.seg"))
+}
+
+/// Creates a session's spool directory and takes its lock. The returned file holds the
+/// lock for as long as it lives.
+pub(crate) fn create_session_dir(dir: &Path) -> Result<File> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock = try_lock(dir)?.ok_or_else(|| Error::invalid("spool", format!("{} is locked", dir.display())))?;
+    Ok(lock)
+}
+
+/// The session directory's lock, or `None` when another process holds it.
+pub(crate) fn try_lock(dir: &Path) -> Result<Option<File>> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Writes the local manifest copy atomically (temp file + rename), so a crash leaves
+/// either the old or the new one.
+pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let tmp = dir.join("manifest.json.tmp");
+    let path = dir.join("manifest.json");
+    let json = serde_json::to_vec_pretty(manifest).expect("a manifest always serializes");
+    fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+pub(crate) fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let bytes = fs::read(dir.join("manifest.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes a sealed segment atomically.
+pub(crate) fn write_segment(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("seg.tmp");
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Appends to a WAL file, creating it on first use.
+pub(crate) fn append(wal: &mut Option<File>, path: &Path, bytes: &[u8]) -> Result<()> {
+    if wal.is_none() {
+        let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+        *wal = Some(f);
+    }
+    wal.as_mut().expect("just opened").write_all(bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Removes a file, returning its size (0 if it was already gone).
+pub(crate) fn remove(path: &Path) -> u64 {
+    let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    match fs::remove_file(path) {
+        Ok(()) => size,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+            0
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Records that the session finished (or was recovered) with `state`, so a later recovery
+/// keeps that state instead of calling it interrupted.
+pub(crate) fn write_end(dir: &Path, state: crate::manifest::RecordingState) -> Result<()> {
+    let path = dir.join("end.json");
+    let json = serde_json::to_vec(&serde_json::json!({ "state": state })).expect("serializes");
+    fs::write(&path, json).map_err(|e| Error::io(&path, e))
+}
+
+pub(crate) fn read_end(dir: &Path) -> Option<crate::manifest::RecordingState> {
+    let bytes = fs::read(dir.join("end.json")).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_value(value.get("state")?.clone()).ok()
+}
