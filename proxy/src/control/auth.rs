@@ -4,7 +4,9 @@
 //! Public-key *offers* (the client asking "would you accept this key?" before signing)
 //! go to [`ControlPlane::publickey_acceptable`], which has no side effects: clients offer
 //! every key in their agent, and counting those as failures would lock people out for
-//! having many keys. The signed attempt goes to [`ControlPlane::auth_publickey`].
+//! having many keys. The signed attempt goes to [`ControlPlane::auth_publickey`]; its
+//! rejections are audited but do not count towards lockout either (keys cannot be guessed,
+//! and a proxy that accepts every offer gets one signed attempt per agent key).
 
 use std::net::SocketAddr;
 
@@ -108,6 +110,13 @@ impl ControlPlane {
                 }
                 self.audit(conn, AuditKind::Auth, AuditOutcome::Success, ev, "authenticated");
                 AuthDecision::Accept { needs_totp: false }
+            }
+            // A rejected public key is not a guess anyone can iterate (keys cannot be
+            // brute-forced), and clients try every key in their agent: only password
+            // and TOTP failures count towards lockout.
+            Err(reason) if ev.method == Some("publickey") => {
+                self.audit(conn, AuditKind::Auth, AuditOutcome::Failure, ev, &reason);
+                AuthDecision::Reject
             }
             Err(mut reason) => {
                 match self.count_failure(conn, user, ev.source.expect("auth events carry a source"), now) {

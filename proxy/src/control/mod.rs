@@ -16,7 +16,7 @@
 mod audit;
 mod auth;
 mod crypto;
-// mod declarative;
+mod declarative;
 mod error;
 mod hostkeys;
 mod lockout;
@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 
 pub use audit::{AuditEvent, AuditKind, AuditOutcome};
 pub use crypto::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
-// pub use declarative::{ApplyReport, DeclAccount, DeclRule, DeclTarget, DeclUser, Declarative};
+pub use declarative::{ApplyReport, DeclAccount, DeclRule, DeclTarget, DeclUser, Declarative};
 pub use error::{Error, ErrorKind, Result};
 pub use lockout::{LockState, LockoutPolicy};
 pub use model::{

@@ -113,6 +113,11 @@ fn lockout_per_user_and_per_source_refuses_even_the_right_password() {
     assert_eq!(cp.auth_password("alice", "right", src(9)), AuthDecision::Locked { until });
     assert_eq!(cp.auth_publickey("alice", &pubkey(1), src(9)), AuthDecision::Locked { until });
     assert_eq!(cp.auth_password("bob", "bobpw", src(1)), AuthDecision::Accept { needs_totp: false });
+    // Rejected keys never lock anyone (an agent with many keys tries each in turn).
+    for _ in 0..5 {
+        assert_eq!(cp.auth_publickey("bob", &pubkey(7), src(2)), AuthDecision::Reject);
+    }
+    assert_eq!(cp.auth_password("bob", "bobpw", src(2)), AuthDecision::Accept { needs_totp: false });
     let locks = cp.lockouts().unwrap();
     assert_eq!(locks.len(), 1);
     assert_eq!((locks[0].scope.as_str(), locks[0].subject.as_str()), ("user", "alice"));
