@@ -22,7 +22,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print the commands run in a recording (FILE.cast) as JSON lines.
+    Commands(cmd::commands::Args),
+}
 
 #[allow(dead_code)]
 fn _unused(_: &cmd::Ctx) {}

@@ -1,6 +1,8 @@
 //! One module per subcommand: each turns its arguments into a validated config, then calls
 //! the crates.
 
+pub mod commands;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +17,8 @@ pub struct Ctx {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _ctx = Ctx { data_dir: cli.data_dir };
-    match cli.command {}
+    let ctx = Ctx { data_dir: cli.data_dir };
+    match cli.command {
+        Command::Commands(args) => commands::run(&ctx, args),
+    }
 }

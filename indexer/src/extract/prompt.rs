@@ -1,0 +1,178 @@
+//! What the extractor learns about prompts: which prompt texts belong to the shell (so a
+//! line typed after `>>> ` or `mysql> ` is program input, not a shell command), which are
+//! its continuation prompts, and the working directory a prompt shows.
+//!
+//! Prompts are learned from the screen, never configured: the first prompt a line is
+//! typed at is the shell's; later prompts count as the shell's when they are *similar* to
+//! one already known — they share most of their text at both ends, as happens when the
+//! directory, an exit status or a clock inside the prompt changes.
+
+/// The text on a prompt row left of where typing starts, as screen cells (an empty cell
+/// reads as a space), with its width in cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PromptSig {
+    /// Cell text of columns `0..col`.
+    pub text: String,
+    /// Where typing starts.
+    pub col: u16,
+}
+
+/// How many prompts of each kind are remembered (most recent first). Prompts change with
+/// the directory; a few are enough to recognise the shell and to find a line's start.
+const KEEP: usize = 12;
+
+/// The prompts seen so far.
+#[derive(Debug, Default)]
+pub(crate) struct PromptModel {
+    shell: Vec<PromptSig>,
+    continuation: Vec<PromptSig>,
+}
+
+impl PromptModel {
+    /// Whether a line typed after `sig` goes to the shell. Before any shell prompt is
+    /// known, the first prompt is taken to be the shell's.
+    pub(crate) fn is_shell(&self, sig: &PromptSig) -> bool {
+        self.shell.is_empty() || self.shell.iter().any(|p| similar(&p.text, &sig.text))
+    }
+
+    /// Whether `sig` is a known continuation prompt (bash `PS2`, zsh `for> `…).
+    pub(crate) fn is_continuation(&self, sig: &PromptSig) -> bool {
+        self.continuation.iter().any(|p| p.text.trim_end() == sig.text.trim_end())
+    }
+
+    /// Whether `sig` reads as a fresh shell prompt rather than a continuation prompt.
+    pub(crate) fn is_primary(&self, sig: &PromptSig) -> bool {
+        !self.is_continuation(sig) && !self.shell.is_empty() && self.is_shell(sig)
+    }
+
+    pub(crate) fn learn_shell(&mut self, sig: &PromptSig) {
+        remember(&mut self.shell, sig);
+    }
+
+    pub(crate) fn learn_continuation(&mut self, sig: &PromptSig) {
+        remember(&mut self.continuation, sig);
+    }
+
+    /// Known prompts, most useful first: for finding where a line starts on screen.
+    pub(crate) fn known(&self) -> impl Iterator<Item = &PromptSig> {
+        self.shell.iter().chain(self.continuation.iter())
+    }
+}
+
+fn remember(list: &mut Vec<PromptSig>, sig: &PromptSig) {
+    if sig.text.trim().is_empty() {
+        return;
+    }
+    list.retain(|p| p != sig);
+    list.insert(0, sig.clone());
+    list.truncate(KEEP);
+}
+
+/// Whether two prompt texts are the same prompt with a changed part in the middle (or a
+/// changed end, like a directory at the end of the prompt): the common prefix and suffix
+/// cover at least half of the shorter one. Short prompts (`$ `, `> `) must match exactly.
+pub(crate) fn similar(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_end(), b.trim_end());
+    if a == b {
+        return true;
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let min = a.len().min(b.len());
+    if min <= 2 {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let shared = (prefix + suffix).min(min);
+    shared * 2 >= min && shared >= 2
+}
+
+/// The working directory a prompt shows, if any: the last word that is a path
+/// (`~`, `~/x`, `/x`), after a `user@host:` prefix, without the prompt's punctuation.
+pub(crate) fn cwd(prompt: &str) -> Option<String> {
+    let mut found = None;
+    for word in prompt.split_whitespace() {
+        let word = word.trim_start_matches(['[', '(', '{', '<']);
+        let word = match word.rfind(':') {
+            Some(i) if word[i + 1..].starts_with(['~', '/']) => &word[i + 1..],
+            _ => word,
+        };
+        if !word.starts_with(['~', '/']) {
+            continue;
+        }
+        let path = word.trim_end_matches(['#', '$', '%', '>', ']', ')', '}', ':', '❯', '»', '➜']);
+        if path.is_empty() || (path.len() > 1 && path.starts_with("//")) {
+            continue;
+        }
+        found = Some(path.to_string());
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("root@box:~# ", "root@box:~# ", true),
+            ("root@box:~# ", "root@box:/tmp# ", true),
+            ("root@box:~# ", "root@box:/var/log/nginx/old# ", true),
+            ("[ops@web01 ~]$ ", "[ops@web01 tmp]$ ", true),
+            ("root@jump ~ # ", "root@jump tmp # ", true),
+            ("➜  ~ ", "➜  proj ", true),
+            ("[0] $ ", "[130] $ ", true),
+            ("fooroot@box:~# ", "root@box:~# ", true),
+            ("$ ", "$ ", true),
+            ("$ ", "> ", false),
+            ("$ ", ">>> ", false),
+            ("# ", "Password: ", false),
+            ("root@box:~# ", ">>> ", false),
+            ("root@box:~# ", "sqlite> ", false),
+            ("root@box:~# ", "mysql> ", false),
+            ("root@box:~# ", "Name: ", false),
+            ("❯ ", "sqlite> ", false),
+            ("box> ", ">>> ", false),
+            ("root@box:~# ", "ops@other:~$ ", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(similar(a, b), *want, "{a:?} vs {b:?}");
+            assert_eq!(similar(b, a), *want, "{b:?} vs {a:?}");
+        }
+    }
+
+    #[test]
+    fn cwd_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("root@box:~# ", Some("~")),
+            ("ops@web01:~/src/app$ ", Some("~/src/app")),
+            ("root@box:/var/log# ", Some("/var/log")),
+            ("[ops@web01 ~]$ ", Some("~")),
+            ("[ops@web01 tmp]$ ", None),
+            ("root@jump ~ # ", Some("~")),
+            ("(venv) ops@h:~/proj$ ", Some("~/proj")),
+            ("$ ", None),
+            (">>> ", None),
+            ("❯ ", None),
+        ];
+        for (prompt, want) in cases {
+            assert_eq!(cwd(prompt).as_deref(), *want, "{prompt:?}");
+        }
+    }
+
+    #[test]
+    fn model_learns_the_first_prompt_as_the_shell() {
+        let sig = |t: &str| PromptSig { text: t.to_string(), col: t.chars().count() as u16 };
+        let mut m = PromptModel::default();
+        assert!(m.is_shell(&sig(">>> ")), "anything goes before the shell is known");
+        m.learn_shell(&sig("root@box:~# "));
+        assert!(m.is_shell(&sig("root@box:/etc# ")));
+        assert!(!m.is_shell(&sig(">>> ")));
+        m.learn_continuation(&sig("> "));
+        assert!(m.is_continuation(&sig("> ")));
+        assert!(!m.is_primary(&sig("> ")));
+        assert!(m.is_primary(&sig("root@box:~# ")));
+    }
+}
