@@ -5,7 +5,20 @@
 #![warn(missing_docs)]
 
 mod command;
+mod error;
 mod extract;
+pub mod index;
+mod keyframe;
+mod pipeline;
+mod screen_text;
+mod vtstate;
 
 pub use command::{CommandKind, CommandRecord};
+pub use error::{Error, ErrorKind, Result};
 pub use extract::Extractor;
+pub use keyframe::{
+    KEYFRAME_BYTES, KEYFRAME_INTERVAL, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size,
+    load_keyframes, replay_to, screen_at, store_keyframes,
+};
+pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};
+pub use screen_text::{SAMPLE_INTERVAL, ScreenLine};
