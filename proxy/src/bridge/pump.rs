@@ -1,0 +1,208 @@
+//! The two directions of a running bridge. Each pops its pipe in order, records, and
+//! writes into the other connection through russh's window-respecting channel writer, so
+//! the SSH windows of both connections are honoured end to end: data, then EOF, then
+//! exit status, then close, exactly in the order the peer sent them; nothing is dropped
+//! at close because close is just the last item in the same queue.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use russh::server::Msg;
+use russh::{ChannelWriteHalf, Sig};
+use serde_json::json;
+
+use super::msg::{TargetMsg, UserMsg, sig_name};
+use super::sftp::SftpDecoder;
+use super::{Ctx, Link, Rec};
+use crate::target::TargetConn;
+
+/// After one side closed, how long the other gets to finish (flush, answer the close).
+const LINGER: Duration = Duration::from_secs(5);
+
+/// How the user's side ended.
+pub(crate) enum UpEnd {
+    /// The user closed the channel (or the connection dropped).
+    Closed,
+    /// A registry caller (or a recording failure) ended it, with this reason.
+    Terminated(String),
+    /// The target connection went away under us.
+    TargetGone,
+}
+
+/// How a bridge ended.
+pub(crate) struct End {
+    up: Option<UpEnd>,
+    exit: Option<i32>,
+    signal: Option<String>,
+}
+
+impl End {
+    /// The manifest's end reason and exit status.
+    pub(crate) fn reason(&self) -> (String, Option<i32>) {
+        let reason = match (&self.up, self.exit, &self.signal) {
+            (Some(UpEnd::Terminated(why)), _, _) => format!("terminated: {why}"),
+            (_, Some(_), _) => "exit".to_string(),
+            (_, None, Some(sig)) => format!("signal: {sig}"),
+            (Some(UpEnd::Closed), None, None) => "client-disconnect".to_string(),
+            _ => "target-closed".to_string(),
+        };
+        (reason, self.exit)
+    }
+}
+
+/// Pumps both directions until both sides are done.
+pub(crate) async fn run(
+    ctx: &Ctx,
+    link: &Link,
+    to_user: &ChannelWriteHalf<Msg>,
+    tc: &TargetConn,
+    rec: &Rec,
+    sftp: bool,
+) -> End {
+    let decoder = sftp.then(|| Mutex::new(SftpDecoder::default()));
+    let up = up(ctx, link, to_user, tc, rec, decoder.as_ref());
+    let down = down(ctx, link, to_user, rec, decoder.as_ref());
+    tokio::pin!(up, down);
+    let (up_end, (exit, signal)) = tokio::select! {
+        u = &mut up => {
+            let d = tokio::time::timeout(LINGER, &mut down).await.unwrap_or((None, None));
+            (Some(u), d)
+        }
+        d = &mut down => {
+            // The target closed and we closed the user's channel: the user answers with
+            // its own close (or the connection drops); don't wait forever for it.
+            let u = tokio::time::timeout(LINGER, &mut up).await.ok();
+            (u, d)
+        }
+    };
+    End { up: up_end, exit, signal }
+}
+
+fn record_sftp(rec: &Rec, decoder: Option<&Mutex<SftpDecoder>>, data: &[u8], from_client: bool) {
+    if let Some(d) = decoder {
+        let events = {
+            let mut d = d.lock().expect("sftp lock");
+            if from_client { d.client(data) } else { d.server(data) }
+        };
+        for (kind, ev) in events {
+            rec.event(kind, ev);
+        }
+    }
+}
+
+async fn up(
+    ctx: &Ctx,
+    link: &Link,
+    to_user: &ChannelWriteHalf<Msg>,
+    tc: &TargetConn,
+    rec: &Rec,
+    decoder: Option<&Mutex<SftpDecoder>>,
+) -> UpEnd {
+    let target = &tc.channel;
+    loop {
+        let msg = link.up.pop().await;
+        if rec.failed() {
+            let why = "the recording failed and the policy is fail-closed";
+            notify_user(to_user, why).await;
+            let _ = target.close().await;
+            return UpEnd::Terminated(why.into());
+        }
+        match msg {
+            UserMsg::Data(b) => {
+                rec.input(&b);
+                record_sftp(rec, decoder, &b, true);
+                if link.up.writing(&link.down, target.data_bytes(b)).await.is_err() {
+                    return UpEnd::TargetGone;
+                }
+            }
+            UserMsg::Inject(b) => {
+                rec.event("session.inject", json!({ "bytes": b.len() }));
+                rec.input(&b);
+                if link.up.writing(&link.down, target.data_bytes(b)).await.is_err() {
+                    return UpEnd::TargetGone;
+                }
+            }
+            UserMsg::Resize { cols, rows, pix_w, pix_h } => {
+                rec.write(gatehouse_recorder::FrameData::Resize { cols: cols as u16, rows: rows as u16 });
+                let _ = target.window_change(cols, rows, pix_w, pix_h).await;
+            }
+            UserMsg::Signal(s) => {
+                rec.event("signal", json!({ "signal": sig_name(&s) }));
+                let _ = target.signal(s).await;
+            }
+            UserMsg::Eof => {
+                let _ = target.eof().await;
+            }
+            UserMsg::Close => {
+                let _ = target.close().await;
+                return UpEnd::Closed;
+            }
+            UserMsg::Terminate(why) => {
+                rec.event("session.terminate", json!({ "message": why }));
+                notify_user(to_user, &why).await;
+                let _ = target.close().await;
+                return UpEnd::Terminated(why);
+            }
+            UserMsg::Pty(_) | UserMsg::Env(..) | UserMsg::Start(_) => {
+                // One start per channel, as in OpenSSH.
+                let _ = ctx.handle.channel_failure(ctx.id).await;
+            }
+        }
+    }
+}
+
+async fn notify_user(to_user: &ChannelWriteHalf<Msg>, why: &str) {
+    let text = format!("\r\ngatehouse: session terminated: {why}\r\n");
+    let _ = to_user.extended_data_bytes(1, text.into_bytes()).await;
+}
+
+async fn down(
+    ctx: &Ctx,
+    link: &Link,
+    to_user: &ChannelWriteHalf<Msg>,
+    rec: &Rec,
+    decoder: Option<&Mutex<SftpDecoder>>,
+) -> (Option<i32>, Option<String>) {
+    let (mut exit, mut signal) = (None, None);
+    loop {
+        match link.down.pop().await {
+            TargetMsg::Data(b) => {
+                rec.output(&b);
+                record_sftp(rec, decoder, &b, false);
+                if link.down.writing(&link.up, to_user.data_bytes(b)).await.is_err() {
+                    break;
+                }
+            }
+            TargetMsg::Ext(code, b) => {
+                rec.output(&b);
+                if link.down.writing(&link.up, to_user.extended_data_bytes(code, b)).await.is_err() {
+                    break;
+                }
+            }
+            TargetMsg::ExitStatus(n) => {
+                exit = Some(n as i32);
+                rec.event("exit", json!({ "status": n }));
+                let _ = ctx.handle.exit_status_request(ctx.id, n).await;
+            }
+            TargetMsg::ExitSignal { signal: s, core_dumped, message } => {
+                let name = sig_name(&s);
+                rec.event("exit", json!({ "signal": name, "core_dumped": core_dumped }));
+                signal = Some(name);
+                let sig = match s {
+                    Sig::Custom(c) => Sig::Custom(c),
+                    other => other,
+                };
+                let _ = ctx.handle.exit_signal_request(ctx.id, sig, core_dumped, message, "en".into()).await;
+            }
+            TargetMsg::Eof => {
+                let _ = to_user.eof().await;
+            }
+            TargetMsg::Close => {
+                let _ = to_user.close().await;
+                break;
+            }
+            TargetMsg::Reply(_) => {}
+        }
+    }
+    (exit, signal)
+}

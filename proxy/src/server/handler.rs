@@ -1,0 +1,305 @@
+//! The russh server `Handler` for one user connection. It stays thin: authentication goes
+//! to the control plane; every channel callback becomes a [`UserMsg`] pushed into that
+//! channel's bridge pipe (bounded; see `pipe.rs` for when the push waits), and the
+//! per-channel bridge task does the work.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty, Sig};
+
+use crate::bridge::{self, Link, PtyReq, Start, UserMsg};
+use crate::gate::{AuthOutcome, Gate};
+use crate::login::Login;
+use crate::{Proxy, UserIdentity};
+
+/// At most this many channels per connection (OpenSSH's default `MaxSessions` is 10).
+const MAX_CHANNELS: usize = 10;
+
+/// One user connection.
+pub(crate) struct Conn {
+    proxy: Proxy,
+    peer: Option<SocketAddr>,
+    client: String,
+    login: Option<Login>,
+    method: Option<&'static str>,
+    /// First factor passed; a TOTP code is still due (keyboard-interactive).
+    totp_due: bool,
+    mfa: Option<&'static str>,
+    authenticated: bool,
+    channels: HashMap<ChannelId, Arc<Link>>,
+}
+
+impl Conn {
+    pub(crate) fn new(proxy: Proxy, peer: Option<SocketAddr>) -> Conn {
+        Conn {
+            proxy,
+            peer,
+            client: String::new(),
+            login: None,
+            method: None,
+            totp_due: false,
+            mfa: None,
+            authenticated: false,
+            channels: HashMap::new(),
+        }
+    }
+
+    fn gate(&self) -> &Gate {
+        self.proxy.gate()
+    }
+
+    fn source_ip(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// Parses the login name once per attempt; a different name resets the TOTP step.
+    fn login_for(&mut self, user: &str) -> Option<Login> {
+        match Login::parse(user) {
+            Ok(l) => {
+                if self.login.as_ref().is_some_and(|old| old.user != l.user) {
+                    self.totp_due = false;
+                }
+                self.login = Some(l.clone());
+                Some(l)
+            }
+            Err(e) => {
+                tracing::info!(peer = ?self.peer, "bad login name: {e}");
+                None
+            }
+        }
+    }
+
+    fn outcome(&mut self, outcome: AuthOutcome, method: &'static str) -> Auth {
+        match outcome {
+            AuthOutcome::Accept => {
+                self.method = Some(method);
+                self.authenticated = true;
+                Auth::Accept
+            }
+            AuthOutcome::NeedTotp => {
+                self.method = Some(method);
+                self.totp_due = true;
+                Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
+                    partial_success: true,
+                }
+            }
+            AuthOutcome::Reject => Auth::reject(),
+        }
+    }
+
+    async fn push(&mut self, id: ChannelId, msg: UserMsg) {
+        if let Some(link) = self.channels.get(&id) {
+            link.up.push(msg, &link.down.writer).await;
+        }
+    }
+
+    fn identity(&self) -> UserIdentity {
+        let login = self.login.clone().expect("authenticated connections have a login");
+        UserIdentity {
+            login,
+            auth_method: self.method.unwrap_or("none").to_string(),
+            mfa: self.mfa.map(str::to_string),
+            peer: self.peer,
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The connection is gone: every bridge must end even if the client said nothing.
+        for link in self.channels.values() {
+            link.up.try_push(UserMsg::Close);
+        }
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let Some(login) = self.login_for(user) else { return Ok(Auth::reject()) };
+        let outcome = self.gate().auth_password(&login.user, password, self.source_ip()).await;
+        Ok(self.outcome(outcome, "password"))
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        let Some(login) = self.login_for(user) else { return Ok(Auth::reject()) };
+        let outcome = self.gate().auth_publickey(&login.user, key.public_key, self.source_ip()).await;
+        Ok(self.outcome(outcome, "publickey"))
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let same_user = Login::parse(user).ok().map(|l| l.user) == self.login.as_ref().map(|l| l.user.clone());
+        if !self.totp_due || !same_user {
+            return Ok(Auth::reject());
+        }
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "gatehouse".into(),
+                instructions: "Second factor required.".into(),
+                prompts: vec![("Verification code: ".into(), false)].into(),
+            });
+        };
+        let code = response.next().map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+        let user = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
+        if self.gate().auth_totp(&user, &code, self.source_ip()).await {
+            self.mfa = Some("totp");
+            self.authenticated = true;
+            self.totp_due = false;
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        self.client = String::from_utf8_lossy(session.remote_sshid()).trim().to_string();
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.authenticated || self.channels.len() >= MAX_CHANNELS {
+            return Ok(()); // dropping `reply` rejects the channel
+        }
+        let id = channel.id();
+        // Incoming messages reach us through the callbacks below; russh's own per-channel
+        // queue is dropped so it can never block its loop (see pipe.rs).
+        let (_read, write) = channel.split();
+        let link = Arc::new(Link::new(self.proxy.config()));
+        self.channels.insert(id, link.clone());
+        let ctx = bridge::Ctx { proxy: self.proxy.clone(), who: self.identity(), id, handle: session.handle() };
+        tokio::spawn(bridge::run(ctx, link, write));
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let who = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
+        tracing::info!(user = %who, %host, port, "direct-tcpip (-J/-L) refused by policy");
+        self.gate().audit_forward_refused(&who, &format!("direct-tcpip {host}:{port}"), self.source_ip()).await;
+        reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        let who = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
+        tracing::info!(user = %who, %address, port = *port, "tcpip-forward (-R) refused by policy");
+        self.gate().audit_forward_refused(&who, &format!("tcpip-forward {address}:{port}"), self.source_ip()).await;
+        Ok(false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        cols: u32,
+        rows: u32,
+        pix_w: u32,
+        pix_h: u32,
+        modes: &[(Pty, u32)],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let req = PtyReq { term: term.into(), cols, rows, pix_w, pix_h, modes: modes.to_vec() };
+        self.push(channel, UserMsg::Pty(req)).await;
+        Ok(())
+    }
+
+    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Env(name.into(), value.into())).await;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Start(Start::Shell)).await;
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Start(Start::Exec(data.to_vec()))).await;
+        Ok(())
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Start(Start::Subsystem(name.into()))).await;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        cols: u32,
+        rows: u32,
+        pix_w: u32,
+        pix_h: u32,
+        _s: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Resize { cols, rows, pix_w, pix_h }).await;
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: Sig, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Signal(signal)).await;
+        Ok(())
+    }
+
+    async fn agent_request(&mut self, channel: ChannelId, _s: &mut Session) -> Result<bool, Self::Error> {
+        tracing::info!(?channel, "agent forwarding refused");
+        Ok(false)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::info!(?channel, "X11 forwarding refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn data(&mut self, channel: ChannelId, data: &[u8], _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Data(Bytes::copy_from_slice(data))).await;
+        Ok(())
+    }
+
+    async fn channel_eof(&mut self, channel: ChannelId, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Eof).await;
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _s: &mut Session) -> Result<(), Self::Error> {
+        self.push(channel, UserMsg::Close).await;
+        self.channels.remove(&channel);
+        Ok(())
+    }
+}
