@@ -194,10 +194,10 @@ impl Recorder {
 
     /// Starts recording a session that started at `started_at` (an import): its id is a
     /// UUIDv7 of that time. Under `fail-closed`, refuses (kind `Unavailable`) when the
-    /// spool is full.
+    /// spool has no room for a segment (at most an eighth of the limit).
     pub async fn start_at(&self, meta: SessionMeta, started_at: OffsetDateTime) -> Result<SessionWriter> {
         let inner = &self.inner;
-        if inner.config.policy == SpoolPolicy::FailClosed && inner.spool.is_full() {
+        if inner.config.policy == SpoolPolicy::FailClosed && inner.spool.is_full(inner.config.seal_bytes as u64) {
             return Err(Error::Unavailable(format!(
                 "spool {} is full ({} of {} bytes; the store at {} is not taking uploads): refusing to start an unrecorded session",
                 inner.spool.dir().display(),

@@ -69,8 +69,9 @@ impl Spool {
         self.used.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn is_full(&self) -> bool {
-        self.used() >= self.limit
+    /// Full for a new session: less than `headroom` bytes free.
+    pub(crate) fn is_full(&self, headroom: u64) -> bool {
+        self.used() + headroom.min(self.limit / 8) > self.limit
     }
 
     pub(crate) fn limit(&self) -> u64 {

@@ -2,6 +2,7 @@
 
 mod asciicast;
 mod conformance;
+mod write;
 
 /// Path of a file under `tests/data/`.
 pub fn data(name: &str) -> std::path::PathBuf {

@@ -1,0 +1,266 @@
+//! The write path: live tap, live readability, recovery of a dead process's spool, the
+//! full-spool policies and a store outage (moto behind a relay that is cut and restored).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gatehouse_fixtures::s3::{Moto, Relay};
+use gatehouse_recorder::{
+    ErrorKind, Frame, FrameData, Recorder, RecorderConfig, RecordingState, SessionEnd, SessionMeta, SpoolPolicy,
+    Storage, TAP_CAPACITY,
+};
+
+use crate::conformance::sample_frames;
+
+fn end() -> SessionEnd {
+    SessionEnd { reason: "exit".into(), exit_status: Some(0) }
+}
+
+async fn read_all(storage: &Storage, id: uuid::Uuid) -> Vec<Frame> {
+    let m = storage.manifest(id).await.unwrap();
+    storage.frames(&m, 0).map(|f| f.unwrap()).collect().await
+}
+
+/// Polls `check` every 50 ms until it holds or `secs` pass.
+async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, mut check: F) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "lock" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn live_tap_delivers_and_a_slow_subscriber_skips_ahead() {
+    let spool = tempfile::tempdir().unwrap();
+    let recorder = Recorder::open(Storage::from_url("memory://").unwrap(), RecorderConfig::new(spool.path())).await.unwrap();
+    let meta = SessionMeta { user: Some("alice".into()), ..Default::default() };
+    let mut w = recorder.start(meta.clone()).await.unwrap();
+    assert_eq!(recorder.tap().live(), vec![(w.id(), meta)]);
+    let mut slow = recorder.tap().subscribe(w.id()).unwrap();
+    let total = 2 * TAP_CAPACITY;
+    for i in 0..total {
+        w.write_frame(Frame::output(i as u64, format!("{i}\n"))).unwrap();
+    }
+    // The writer went on; the subscriber resumes at the oldest frame still held.
+    let first = slow.recv().await.unwrap();
+    assert_eq!(first, Frame::output((total - TAP_CAPACITY) as u64, format!("{}\n", total - TAP_CAPACITY)));
+    assert_eq!(slow.skipped(), (total - TAP_CAPACITY) as u64);
+    let id = w.id();
+    w.update_meta(|m| m.target = Some("db1".into()));
+    assert_eq!(recorder.tap().live()[0].1.target.as_deref(), Some("db1"));
+    w.finish(end()).await.unwrap();
+    let mut rest = 0;
+    while slow.recv().await.is_some() {
+        rest += 1;
+    }
+    assert_eq!(rest, TAP_CAPACITY - 1, "every held frame, then the end");
+    assert!(recorder.tap().live().is_empty());
+    assert!(recorder.tap().subscribe(id).is_none());
+}
+
+#[tokio::test]
+async fn a_live_session_is_readable_from_storage_within_seconds() {
+    let spool = tempfile::tempdir().unwrap();
+    let storage = Storage::from_url("memory://").unwrap();
+    let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_millis(500));
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+    w.write(FrameData::Output("hello\r\n".into())).unwrap();
+    w.update_meta(|m| m.user = Some("bob".into()));
+    let id = w.id();
+    let landed = eventually(5, async || storage.manifest(id).await.is_ok_and(|m| m.segments.len() == 1)).await;
+    assert!(landed, "the first segment did not reach the store within 5 s");
+    let m = storage.manifest(id).await.unwrap();
+    assert_eq!(m.state, RecordingState::Live);
+    assert_eq!(m.meta.user.as_deref(), Some("bob"));
+    let frames = read_all(&storage, id).await;
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].data, FrameData::Output("hello\r\n".into()));
+    let m = w.finish(end()).await.unwrap();
+    assert_eq!(m.state, RecordingState::Complete);
+    assert_eq!(storage.manifest(id).await.unwrap(), m);
+}
+
+#[tokio::test]
+async fn a_dead_process_spool_is_recovered_as_interrupted() {
+    let (spool, spool2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let storage = Storage::from_url("memory://").unwrap();
+    let config = RecorderConfig::new(spool.path()).with_seal(2048, Duration::from_secs(60));
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    let mut w = recorder.start(SessionMeta { user: Some("carol".into()), ..Default::default() }).await.unwrap();
+    let frames = sample_frames();
+    for f in &frames {
+        w.write_frame(f.clone()).unwrap();
+    }
+    let id = w.id();
+    // Frames reach the spool file within the flush interval (200 ms); then "kill" the
+    // process: take a copy of its spool as it is, and never finish the writer.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    copy_dir(&spool.path().join(id.to_string()), &spool2.path().join(id.to_string()));
+    let uploaded_before = storage.manifest(id).await.unwrap().segments.len();
+    assert!(uploaded_before > 0, "some segments were already in the store");
+    // A torn last frame, as a kill in the middle of a write leaves it.
+    let wal = std::fs::read_dir(spool2.path().join(id.to_string()))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .expect("the open segment's WAL file");
+    std::fs::OpenOptions::new().append(true).open(&wal).unwrap().write_all(&[0, 0x85, 0x01, 0x7f, b'a']).unwrap();
+    std::mem::forget(w);
+
+    let recovered = Recorder::open(storage.clone(), RecorderConfig::new(spool2.path())).await.unwrap();
+    assert!(recovered.shutdown().await);
+    let m = storage.manifest(id).await.unwrap();
+    assert_eq!(m.state, RecordingState::Interrupted);
+    assert!(m.end_reason.as_deref().unwrap().contains("interrupted"), "{:?}", m.end_reason);
+    assert_eq!(m.meta.user.as_deref(), Some("carol"));
+    assert_eq!(m.frames, frames.len() as u64);
+    assert_eq!(read_all(&storage, id).await, frames);
+    assert!(storage.verify(id).await.unwrap().ok(), "the chain continues across the recovery");
+    assert!(std::fs::read_dir(spool2.path()).unwrap().next().is_none(), "the spool is empty afterwards");
+}
+
+/// moto with a bucket, behind a relay; the relay's storage URL.
+fn s3() -> (Moto, Relay, Storage) {
+    let moto = Moto::start().expect("these tests need moto");
+    moto.create_bucket("rec").unwrap();
+    let relay = Relay::start(moto.addr()).unwrap();
+    let storage = Storage::from_url(&Moto::url(&relay.endpoint(), "rec", "")).unwrap();
+    (moto, relay, storage)
+}
+
+fn chunk(i: usize) -> FrameData {
+    // Pseudo-random printable text (xorshift): incompressible, so the spool fills by
+    // bytes rather than by how well zstd does.
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let text: Vec<u8> = (0..512)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'!' + (x % 90) as u8
+        })
+        .collect();
+    FrameData::Output(text.into())
+}
+
+#[tokio::test]
+async fn fail_closed_stops_recording_and_refuses_sessions_while_the_spool_is_full() {
+    let (_moto, relay, storage) = s3();
+    let spool = tempfile::tempdir().unwrap();
+    let config = RecorderConfig::new(spool.path())
+        .with_seal(4096, Duration::from_secs(60))
+        .with_spool_limit(64 << 10)
+        .with_policy(SpoolPolicy::FailClosed);
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    relay.cut();
+    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+    let mut written = Vec::new();
+    let err = loop {
+        let t = written.len() as u64 * 1000;
+        match w.write_frame(Frame { t, data: chunk(written.len()) }) {
+            Ok(()) => written.push(Frame { t, data: chunk(written.len()) }),
+            Err(e) => break e,
+        }
+        assert!(written.len() < 1000, "the spool limit never hit");
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("fail-closed"), "{err}");
+    assert!(written.len() >= 64, "{} frames fitted in a 64 KiB spool", written.len());
+    let refused = recorder.start(SessionMeta::default()).await.err().expect("a new session is refused");
+    assert_eq!(refused.kind(), ErrorKind::Unavailable);
+    assert!(w.write(FrameData::Output("more".into())).is_err(), "the session stays stopped");
+
+    relay.restore().unwrap();
+    let id = w.id();
+    let m = w.finish(end()).await.unwrap();
+    assert_eq!(m.state, RecordingState::Failed);
+    assert!(m.losses.iter().any(|l| l.contains("fail-closed")), "{:?}", m.losses);
+    assert_eq!(read_all(&storage, id).await, written, "everything accepted before the refusal is stored");
+    assert!(recorder.start(SessionMeta::default()).await.is_ok(), "sessions start again once the spool drained");
+}
+
+#[tokio::test]
+async fn best_effort_keeps_the_session_and_records_the_loss() {
+    let (_moto, relay, storage) = s3();
+    let spool = tempfile::tempdir().unwrap();
+    let config = RecorderConfig::new(spool.path())
+        .with_seal(4096, Duration::from_secs(60))
+        .with_spool_limit(64 << 10)
+        .with_policy(SpoolPolicy::BestEffort);
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    relay.cut();
+    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+    for i in 0..300 {
+        w.write_frame(Frame { t: i * 1000, data: chunk(i as usize) }).unwrap();
+    }
+    relay.restore().unwrap();
+    assert!(eventually(20, async || recorder.spool_used() < 16 << 10).await, "spool drained");
+    w.write_frame(Frame::output(400_000, "after")).unwrap();
+    let id = w.id();
+    let m = w.finish(end()).await.unwrap();
+    assert_eq!(m.state, RecordingState::Complete);
+    let frames = read_all(&storage, id).await;
+    // Sealing compresses, so room comes and goes: there may be several gaps.
+    let losses: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match &f.data {
+            FrameData::Event(e) if e.kind == "recording.loss" => Some(e.data.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!losses.is_empty(), "a recording.loss event");
+    assert_eq!(m.losses.len(), losses.len(), "{:?}", m.losses);
+    let lost: u64 = losses.iter().map(|l| l["frames"].as_u64().unwrap()).sum();
+    let kept = frames.iter().filter(|f| matches!(f.data, FrameData::Output(_))).count() as u64;
+    assert!(lost > 100, "most of 300 frames x 512 bytes cannot fit a 64 KiB spool: {lost} lost");
+    assert_eq!(kept + lost, 301, "every frame is either stored or counted lost");
+    assert_eq!(frames.last().unwrap(), &Frame::output(400_000, "after"));
+}
+
+#[tokio::test]
+async fn a_store_outage_mid_session_loses_nothing() {
+    let (_moto, relay, storage) = s3();
+    let spool = tempfile::tempdir().unwrap();
+    let config = RecorderConfig::new(spool.path()).with_seal(4096, Duration::from_millis(300));
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+    let id = w.id();
+    let mut frames = Vec::new();
+    let mut write = |w: &mut gatehouse_recorder::SessionWriter, n: usize| {
+        for _ in 0..n {
+            let f = Frame { t: frames.len() as u64 * 500, data: chunk(frames.len()) };
+            w.write_frame(f.clone()).unwrap();
+            frames.push(f);
+        }
+    };
+    write(&mut w, 40);
+    assert!(eventually(10, async || storage.manifest(id).await.is_ok_and(|m| !m.segments.is_empty())).await);
+    relay.cut();
+    write(&mut w, 60);
+    tokio::time::sleep(Duration::from_millis(800)).await; // segments seal and fail to upload
+    assert!(storage.manifest(id).await.is_err(), "the store is unreachable");
+    relay.restore().unwrap();
+    write(&mut w, 20);
+    let m = w.finish(end()).await.unwrap();
+    assert_eq!(m.state, RecordingState::Complete);
+    assert_eq!(m.frames, frames.len() as u64);
+    assert_eq!(read_all(&storage, id).await, frames);
+    assert!(storage.verify(id).await.unwrap().ok());
+}
