@@ -23,6 +23,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the SSH proxy with the recorder (and later the indexer and web UI).
+    Serve(cmd::serve::Args),
+    /// Run everything with embedded defaults, a demo user and a built-in demo target.
+    Demo(cmd::demo::Args),
     /// Print the commands run in a recording (FILE.cast) as JSON lines.
     Commands(cmd::commands::Args),
 }

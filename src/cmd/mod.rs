@@ -2,6 +2,8 @@
 //! the crates.
 
 pub mod commands;
+pub mod demo;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +21,8 @@ pub struct Ctx {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { data_dir: cli.data_dir };
     match cli.command {
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::Commands(args) => commands::run(&ctx, args),
     }
 }

@@ -1,0 +1,84 @@
+//! `gatehouse demo`: everything with embedded defaults, a demo user and a demo target
+//! (the built-in, loopback-only, demo-only SSH target, so no sshd is needed).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use gatehouse_proxy::control::{Allowances, Credential, NewTarget, NewUser, RuleSpec};
+
+use super::Ctx;
+use super::serve::run_services;
+use crate::config::{Overrides, Settings};
+
+/// The demo user's name and password (demo only: printed on start).
+const DEMO_USER: &str = "demo";
+const DEMO_PASSWORD: &str = "demo";
+/// The demo target's name and account.
+const DEMO_TARGET: &str = "demo-target";
+const DEMO_ACCOUNT: &str = "demo";
+
+/// Run gatehouse with a demo user and a built-in demo target, and print how to connect.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where users connect with ssh.
+    #[arg(long, default_value = "127.0.0.1:2222")]
+    pub ssh_listen: std::net::SocketAddr,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let flags = Overrides { ssh_listen: Some(args.ssh_listen), ..Default::default() };
+    let settings = Settings::load(&ctx.data_dir, None, &flags)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let control = gatehouse_proxy::ControlPlane::open_data_dir(&settings.data_dir)?;
+        // A fresh random password for the target account each run: the user never sees it.
+        let target_password = format!("{:032x}", rand::random::<u128>());
+        let target = gatehouse_proxy::DemoTarget::start(DEMO_ACCOUNT, &target_password).await?;
+        seed(&control, &target, &target_password).context("creating the demo user and target")?;
+        run_services(&settings, control, |addr| {
+            let port = addr.port();
+            println!("gatehouse demo is running (data in {}).", settings.data_dir.display());
+            println!();
+            println!("  ssh -p {port} {DEMO_USER}:{DEMO_ACCOUNT}@{DEMO_TARGET}@{}", addr.ip());
+            println!("  password: {DEMO_PASSWORD}");
+            println!();
+            println!("or `ssh -p {port} {DEMO_USER}@{}` for the menu of targets.", addr.ip());
+            println!("The demo target is a built-in shell on {} (demo only). Ctrl-C stops.", target.addr());
+        })
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates (or refreshes) the demo user, target, account and rule.
+fn seed(control: &gatehouse_proxy::ControlPlane, target: &gatehouse_proxy::DemoTarget, password: &str) -> anyhow::Result<()> {
+    let _ = control.remove_target(DEMO_TARGET);
+    control.add_target(&NewTarget {
+        name: DEMO_TARGET.into(),
+        host: target.addr().ip().to_string(),
+        port: target.addr().port(),
+        labels: [("env".to_string(), "demo".to_string())].into_iter().collect(),
+        default_account: Some(DEMO_ACCOUNT.into()),
+        allow: Allowances::default(),
+        host_key: Some(target.host_key().clone()),
+        accounts: vec![(DEMO_ACCOUNT.into(), Credential::Password(password.to_string().into()))],
+    })?;
+    if control.list_users()?.iter().all(|u| u.name != DEMO_USER) {
+        control.add_user(&NewUser {
+            name: DEMO_USER.into(),
+            password: Some(DEMO_PASSWORD.to_string().into()),
+            keys: vec![],
+            groups: vec![],
+            totp: false,
+        })?;
+    }
+    if control.list_rules()?.iter().all(|r| r.spec.name.as_deref() != Some("demo")) {
+        control.add_rule(&RuleSpec {
+            name: Some("demo".into()),
+            users: vec![DEMO_USER.into()],
+            targets: vec![DEMO_TARGET.into()],
+            accounts: vec!["*".into()],
+        })?;
+    }
+    Ok(())
+}
