@@ -49,6 +49,11 @@ pub use targets::{AccountSummary, NewTarget, TargetSummary};
 pub use totp::TotpEnrollment;
 pub use users::{KeyInfo, LockoutInfo, NewUser, UserInfo};
 
+/// The key types of `ssh-key` (the version russh uses), so callers need not depend on it.
+pub use ssh_key::{PrivateKey, PublicKey};
+/// Wipes secrets from memory on drop; passwords travel in it.
+pub use zeroize::Zeroizing;
+
 /// The control-plane database's file name inside the data directory.
 pub const CONTROL_DB_FILE: &str = "control.db";
 
@@ -81,7 +86,14 @@ impl ControlPlane {
         if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
+        let created = !db_path.exists();
         let mut conn = Connection::open(db_path)?;
+        if created {
+            // Password hashes and sealed secrets: nobody else has any business reading it.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(db_path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(db_path, e))?;
+        }
         // WAL lets the CLI read and write while `serve` holds the database open.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         schema::prepare(&mut conn, &db_path.display().to_string(), &master_key)?;

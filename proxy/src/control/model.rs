@@ -217,8 +217,15 @@ pub enum Managed {
     Config,
 }
 
+impl std::fmt::Display for Managed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Managed {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `cli` or `config`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Managed::Cli => "cli",
             Managed::Config => "config",

@@ -1,0 +1,3 @@
+//! The `gatehouse` binary, run for real against temporary data directories.
+
+mod control;
