@@ -29,6 +29,12 @@ pub enum Command {
     Demo(cmd::demo::Args),
     /// Print the commands run in a recording (FILE.cast) as JSON lines.
     Commands(cmd::commands::Args),
+    /// Manage users: passwords, public keys, groups, TOTP, lockouts.
+    User(cmd::user::Args),
+    /// Manage targets: address, labels, accounts and credentials, host-key pins.
+    Target(cmd::target::Args),
+    /// Manage allow rules: users/@groups -> targets (by name or label) -> accounts.
+    Rule(cmd::rule::Args),
 }
 
 #[allow(dead_code)]

@@ -2,6 +2,10 @@
 //! the crates.
 
 pub mod commands;
+mod control_util;
+pub mod rule;
+pub mod target;
+pub mod user;
 pub mod demo;
 pub mod serve;
 
@@ -24,5 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Commands(args) => commands::run(&ctx, args),
+        Command::User(args) => user::run(&ctx, args),
+        Command::Target(args) => target::run(&ctx, args),
+        Command::Rule(args) => rule::run(&ctx, args),
     }
 }
