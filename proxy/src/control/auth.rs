@@ -43,15 +43,28 @@ fn load_lock(conn: &Connection, scope: &str, subject: &str) -> Result<LockState>
 
 fn store_lock(conn: &Connection, scope: &str, subject: &str, state: &LockState) -> Result<()> {
     conn.execute(
-        "INSERT INTO lockouts (scope, subject, failures, locked_until) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (scope, subject) DO UPDATE SET failures = excluded.failures, \
-         locked_until = excluded.locked_until",
+        "INSERT INTO lockouts (scope, subject, failures, locked_until, last_failure) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope, subject) DO UPDATE SET \
+         failures = excluded.failures, locked_until = excluded.locked_until, \
+         last_failure = excluded.last_failure",
         params![
             scope,
             subject,
             serde_json::to_string(&state.failures).expect("a Vec<i64> serialises"),
-            state.locked_until
+            state.locked_until,
+            state.failures.last().copied().unwrap_or(0).max(state.locked_until.unwrap_or(0)),
         ],
+    )?;
+    Ok(())
+}
+
+/// Forgets subjects whose failures have all left the window and who are not locked, so a
+/// spray from many addresses does not grow the table for ever.
+fn prune_locks(conn: &Connection, now: OffsetDateTime, window_secs: u64) -> Result<()> {
+    let now_s = now.unix_timestamp();
+    conn.execute(
+        "DELETE FROM lockouts WHERE last_failure < ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+        params![now_s.saturating_sub(window_secs as i64), now_s],
     )?;
     Ok(())
 }
@@ -69,6 +82,7 @@ impl ControlPlane {
     fn count_failure(&self, conn: &Connection, user: &str, source: SocketAddr, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
         let policy = self.lockout_policy();
         let ip = source.ip().to_string();
+        prune_locks(conn, now, policy.window_secs)?;
         let mut until = None;
         for (scope, subject) in [(USER, user), (SOURCE, ip.as_str())] {
             let mut state = load_lock(conn, scope, subject)?;

@@ -212,6 +212,26 @@ fn unique<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
 }
 
 impl Declarative {
+    /// Reads the control-plane keys of a config file (its other keys are left to the rest
+    /// of the config); relative `password_file`/`key_file` paths start at its folder.
+    pub fn load(path: &Path) -> Result<Declarative> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut decl: Declarative = toml::from_str(&text)
+            .map_err(|e| Error::invalid(format!("config {}", path.display()), e.to_string()))?;
+        decl.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(decl)
+    }
+
+    /// Whether the file declares nothing for the control plane (then `apply` is skipped,
+    /// so a config without users leaves CLI-made state and config-made state alone).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+            && self.groups.is_empty()
+            && self.targets.is_empty()
+            && self.rules.is_empty()
+            && self.lockout.is_none()
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         match &self.base_dir {
             Some(base) if p.is_relative() => base.join(p),

@@ -95,6 +95,10 @@ CREATE TABLE audit_events (
     reason      TEXT NOT NULL
 );
 CREATE INDEX audit_events_at ON audit_events (at_us);
+"#,
+// 2: lets stale lockout rows be pruned in SQL (failures themselves are a JSON list).
+r#"
+ALTER TABLE lockouts ADD COLUMN last_failure INTEGER NOT NULL DEFAULT 0;
 "#];
 
 /// The `meta` row holding a sealed known value, to tell "wrong master key" at open time
@@ -150,4 +154,25 @@ pub(crate) fn prepare(conn: &mut Connection, path: &str, key: &MasterKey) -> Res
 /// The schema version this build writes.
 pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_migrated_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        conn.execute("INSERT INTO lockouts (scope, subject, failures) VALUES ('user', 'alice', '[1]')", []).unwrap();
+        prepare(&mut conn, "control.db", &MasterKey::generate()).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, current_version());
+        let row: (String, i64) =
+            conn.query_row("SELECT subject, last_failure FROM lockouts", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(row, ("alice".to_string(), 0));
+    }
 }

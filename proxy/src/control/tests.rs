@@ -135,6 +135,12 @@ fn lockout_per_user_and_per_source_refuses_even_the_right_password() {
     assert!(cp.unlock("192.0.2.66").unwrap());
     assert_eq!(cp.auth_password("bob", "bobpw", src(66)), AuthDecision::Accept { needs_totp: false });
 
+    // Stale rows (failures out of the window, not locked) are pruned on the next failure.
+    now.store(T0 + 5000, Ordering::SeqCst);
+    cp.auth_password("u9", "guess", src(99));
+    let rows: i64 = cp.conn().query_row("SELECT count(*) FROM lockouts", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2, "only u9 and its source remain");
+
     let events = cp.audit_events(OffsetDateTime::UNIX_EPOCH).unwrap();
     let locked: Vec<_> = events.iter().filter(|e| e.outcome == AuditOutcome::Locked).collect();
     assert_eq!(locked.len(), 3);
