@@ -31,6 +31,18 @@ struct File {
     web: WebFile,
     #[serde(default)]
     recording: RecordingFile,
+    // The control plane's keys: read by `gatehouse_proxy::control::Declarative::load`
+    // (applied by `serve`), only allowed here.
+    #[allow(dead_code)]
+    users: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    groups: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    targets: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    rules: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    lockout: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +81,8 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// The config file read, if any (its users/targets/rules are applied by `serve`).
+    pub config_file: Option<PathBuf>,
     pub proxy: gatehouse_proxy::ProxyConfig,
     pub web_listen: SocketAddr,
     pub store: String,
@@ -80,9 +94,12 @@ impl Settings {
     /// Reads the file (an explicit `path` must exist; otherwise `./gatehouse.toml` is read
     /// when present), then the environment, then `flags`.
     pub fn load(data_dir: &Path, path: Option<&Path>, flags: &Overrides) -> anyhow::Result<Settings> {
-        let file = match path {
+        let config_file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("gatehouse.toml")).filter(|p| p.exists()),
+        };
+        let file = match &config_file {
             Some(p) => read_file(p)?,
-            None if Path::new("gatehouse.toml").exists() => read_file(Path::new("gatehouse.toml"))?,
             None => File::default(),
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -139,6 +156,7 @@ impl Settings {
         };
         Ok(Settings {
             data_dir: data_dir.to_path_buf(),
+            config_file,
             proxy,
             web_listen,
             store,

@@ -46,12 +46,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let control = gatehouse_proxy::ControlPlane::open_data_dir(&settings.data_dir)?;
+        if let Some(path) = &settings.config_file {
+            apply_declarative(&control, path)?;
+        }
         run_services(&settings, control, |addr| {
             println!("gatehouse: SSH proxy listening on {addr}");
         })
         .await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Makes the control plane match the users/groups/targets/rules/lockout of the config file
+/// (idempotent; a file declaring none of them leaves the control plane as it is).
+fn apply_declarative(control: &gatehouse_proxy::ControlPlane, path: &std::path::Path) -> anyhow::Result<()> {
+    let decl = gatehouse_proxy::control::Declarative::load(path)?;
+    if decl.is_empty() {
+        return Ok(());
+    }
+    let report = control.apply(&decl).with_context(|| format!("applying {}", path.display()))?;
+    for (what, list) in [("created", &report.created), ("updated", &report.updated), ("removed", &report.removed)] {
+        if !list.is_empty() {
+            eprintln!("gatehouse: {}: {what} {}", path.display(), list.join(", "));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the recorder, starts the proxy, calls `ready` with the SSH address, and runs

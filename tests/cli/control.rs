@@ -203,3 +203,94 @@ fn passwords_rules_and_lockouts_are_managed_from_the_cli() {
     let hash = ok(&data, &["user", "hash-password"], "for-config\n");
     assert!(gatehouse_proxy::control::verify_password("for-config", hash.trim()));
 }
+
+/// Kills the child on drop (also when the test panics).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gatehouse serve --config CONFIG` on a free port and waits until it listens;
+/// returns it with what it printed on stderr before that.
+fn serve(data: &Path, config: &Path) -> (Running, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--ssh-listen", "127.0.0.1:0", "--store", "memory://", "--config"])
+        .arg(config)
+        .env("GATEHOUSE_DATA_DIR", data)
+        .env_remove("GATEHOUSE_MASTER_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.contains("listening on 127.0.0.1:"), "serve did not start: {line:?}");
+    // Everything serve says on stderr before listening is the apply report; read what is there.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut report = String::new();
+    while let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+        report.push_str(&l);
+        report.push('\n');
+    }
+    (running, report)
+}
+
+#[test]
+fn serve_applies_the_config_file_idempotently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let deploy_key = keygen(tmp.path(), "deploy", "");
+    let hash = ok(&data, &["user", "hash-password"], "alice-pw\n");
+    let config = tmp.path().join("gatehouse.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[ssh]\nenv_allow = [\"LANG\"]\n\n[groups]\nops = [\"alice\"]\n\n\
+                 [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\n\n\
+                 [[targets]]\nname = \"web-01\"\nhost = \"10.0.0.5\"\nlabels = {{ env = \"prod\" }}\n\
+                 accounts = [{{ name = \"deploy\", key_file = \"deploy\" }}]\n\n\
+                 [[rules]]\nname = \"ops\"\nusers = [\"@ops\"]\ntargets = [\"env=prod\"]\naccounts = [\"*\"]\n{extra}",
+                hash.trim()
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    ok(&data, &["user", "add", "carol", "--password-stdin"], "carol-pw\n");
+
+    let (server, report) = serve(&data, &config);
+    assert!(report.contains("created user alice, target web-01, rule ops"), "{report}");
+    let cp = ControlPlane::open_data_dir(&data).unwrap();
+    let src = "127.0.0.1:5000".parse().unwrap();
+    assert_eq!(cp.auth_password("alice", "alice-pw", src), AuthDecision::Accept { needs_totp: false });
+    let route = cp.resolve("alice", "web-01", None).unwrap();
+    assert!(matches!(route.credential, Credential::PrivateKey(k) if *k.public_key() == pubkey(&deploy_key)));
+    drop(server);
+
+    // Same file again: nothing to do. Without the target: it goes, the CLI's carol stays.
+    let (server, report) = serve(&data, &config);
+    assert!(!report.contains("created") && !report.contains("updated"), "{report}");
+    drop(server);
+    std::fs::write(&config, "[[users]]\nname = \"alice\"\n").unwrap();
+    let (server, report) = serve(&data, &config);
+    assert!(report.contains("removed target web-01, rule ops"), "{report}");
+    drop(server);
+    let users: serde_json::Value = serde_json::from_str(&ok(&data, &["user", "list", "--json"], "")).unwrap();
+    let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "carol"]);
+}
