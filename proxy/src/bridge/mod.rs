@@ -103,6 +103,15 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
     if let Start::Exec(cmd) = &start {
         rec.event("exec", json!({ "command": String::from_utf8_lossy(cmd) }));
     }
+    rec.event("session.start", json!({ "target": route.target.name, "account": route.account }));
+    if rec.failed() {
+        // The recorder took the session but cannot write it: nothing may run unrecorded.
+        let msg = "gatehouse: session refused: it cannot be recorded right now and the recording \
+                   policy is fail-closed";
+        out.refuse(&link, msg, !replied).await;
+        rec.finish("recording-failed".into(), None).await;
+        return;
+    }
 
     let cfg = ctx.proxy.client_config();
     let timeout = ctx.proxy.config().connect_timeout;

@@ -18,6 +18,8 @@ use crate::target::TargetConn;
 
 /// After one side closed, how long the other gets to finish (flush, answer the close).
 const LINGER: Duration = Duration::from_secs(5);
+/// After a terminate order, how long the target gets to close before it is disconnected.
+const TERMINATE_LINGER: Duration = Duration::from_millis(500);
 
 /// How the user's side ended.
 pub(crate) enum UpEnd {
@@ -63,9 +65,11 @@ pub(crate) async fn run(
     let up = up(ctx, link, to_user, tc, rec, decoder.as_ref());
     let down = down(ctx, link, to_user, rec, decoder.as_ref());
     tokio::pin!(up, down);
-    let (up_end, (exit, signal)) = tokio::select! {
+    let (up_end, (exit, signal, user_closed)) = tokio::select! {
         u = &mut up => {
-            let d = tokio::time::timeout(LINGER, &mut down).await.unwrap_or((None, None));
+            // A terminated session is not waited for: the target gets disconnected.
+            let linger = if matches!(u, UpEnd::Terminated(_)) { TERMINATE_LINGER } else { LINGER };
+            let d = tokio::time::timeout(linger, &mut down).await.unwrap_or((None, None, false));
             (Some(u), d)
         }
         d = &mut down => {
@@ -75,6 +79,11 @@ pub(crate) async fn run(
             (u, d)
         }
     };
+    if !user_closed {
+        // The target never closed (terminated, or gone): the user's channel still ends.
+        let _ = to_user.eof().await;
+        let _ = to_user.close().await;
+    }
     End { up: up_end, exit, signal }
 }
 
@@ -162,7 +171,7 @@ async fn down(
     to_user: &ChannelWriteHalf<Msg>,
     rec: &Rec,
     decoder: Option<&Mutex<SftpDecoder>>,
-) -> (Option<i32>, Option<String>) {
+) -> (Option<i32>, Option<String>, bool) {
     let (mut exit, mut signal) = (None, None);
     loop {
         match link.down.pop().await {
@@ -199,10 +208,10 @@ async fn down(
             }
             TargetMsg::Close => {
                 let _ = to_user.close().await;
-                break;
+                return (exit, signal, true);
             }
             TargetMsg::Reply(_) => {}
         }
     }
-    (exit, signal)
+    (exit, signal, false)
 }

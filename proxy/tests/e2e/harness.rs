@@ -20,6 +20,8 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub control: ControlPlane,
     pub store: Storage,
+    /// Shutdown in tests that need it; held for the world's lifetime.
+    #[allow(dead_code)]
     pub recorder: Recorder,
     pub proxy: Proxy,
     pub addr: SocketAddr,
@@ -34,11 +36,15 @@ impl Drop for World {
 }
 
 pub async fn world() -> World {
-    world_with(|_| {}).await
+    world_with(|_| {}, |r| r).await
 }
 
-/// A world whose proxy config `tweak` may change.
-pub async fn world_with(tweak: impl FnOnce(&mut ProxyConfig)) -> World {
+/// A world whose proxy and recorder configs `tweak` and `rec` may change.
+pub async fn world_with(tweak: impl FnOnce(&mut ProxyConfig), rec: impl FnOnce(RecorderConfig) -> RecorderConfig) -> World {
+    // GATEHOUSE_LOG=debug shows the proxy's log in a failing test's output.
+    if let Ok(filter) = std::env::var("GATEHOUSE_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let sshd = Sshd::start().expect("sshd starts");
     let dir = tempfile::tempdir().unwrap();
     let control = ControlPlane::open_in_memory(MasterKey::generate()).unwrap();
@@ -60,7 +66,7 @@ pub async fn world_with(tweak: impl FnOnce(&mut ProxyConfig)) -> World {
     let store_dir = dir.path().join("store");
     std::fs::create_dir_all(&store_dir).unwrap();
     let store = Storage::from_url(&format!("file://{}", store_dir.display())).unwrap();
-    let recorder = Recorder::open(store.clone(), RecorderConfig::new(dir.path().join("spool"))).await.unwrap();
+    let recorder = Recorder::open(store.clone(), rec(RecorderConfig::new(dir.path().join("spool")))).await.unwrap();
     let mut config = ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         host_key: dir.path().join("proxy_host_key"),
@@ -108,6 +114,15 @@ impl World {
         .collect()
     }
 
+    /// `ssh -tt` with alice's key on a real local terminal of `cols`x`rows`.
+    pub fn ssh_pty(&self, login: &str, cols: u16, rows: u16) -> pty::PtyChild {
+        let mut args = self.ssh_opts();
+        args.extend(["-o", "BatchMode=yes", "-tt", "-p"].iter().map(|s| s.to_string()));
+        args.push(self.port());
+        args.push(format!("{login}@127.0.0.1"));
+        pty::PtyChild::spawn("ssh", &args, cols, rows)
+    }
+
     /// `ssh -p PORT [opts] LOGIN@127.0.0.1 [args]` with alice's key, batch mode.
     pub fn ssh(&self, login: &str, args: &[&str]) -> Command {
         let mut c = Command::new("ssh");
@@ -119,9 +134,13 @@ impl World {
 
     /// An ssh command that answers the password prompt with `password` (SSH_ASKPASS).
     pub fn ssh_password(&self, login: &str, password: &str, args: &[&str]) -> Command {
+        self.ssh_askpass(login, &format!("#!/bin/sh\necho '{password}'\n"), args)
+    }
+
+    /// An ssh command whose prompts (password, verification code) `script` answers.
+    pub fn ssh_askpass(&self, login: &str, script_text: &str, args: &[&str]) -> Command {
         let script = self.dir.path().join(format!("askpass-{}", rand_suffix()));
-        std::fs::write(&script, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&script).unwrap().permissions(), 0o700);
+        std::fs::write(&script, script_text).unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         let mut c = Command::new("ssh");
         c.args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]);

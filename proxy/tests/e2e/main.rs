@@ -2,6 +2,7 @@
 //! on the other, the proxy in-process between, and the recordings read back from the store.
 
 mod harness;
+mod live;
 mod refusals;
 mod sessions;
 mod stress;

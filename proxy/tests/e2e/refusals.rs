@@ -79,3 +79,35 @@ async fn port_forwarding_is_refused_by_default() {
     assert!(text(&out.stderr).contains("forwarding failed"), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains("should-not-run"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_refuses_a_session_that_cannot_be_recorded() {
+    // A spool too small for even one segment: the recorder refuses new sessions.
+    let w = world_with(|_| {}, |r| r.with_spool_limit(1)).await;
+    let marker = w.sshd.dir().join("must-not-exist");
+    let out = run(w.ssh("alice@web-01", &[&format!("touch {}", marker.display())]), T).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot be recorded") && err.contains("fail-closed"), "{err}");
+    assert!(!marker.exists(), "the command never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_second_factor_through_keyboard_interactive() {
+    let w = world().await;
+    let enrollment = w.control.enroll_totp("alice").unwrap();
+    let totp = totp_rs::Totp::from_url(&enrollment.uri).unwrap();
+    let code = totp.generate_current().to_string();
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in *erification*) echo '{code}';; *) echo '{ALICE_PASSWORD}';; esac\n"
+    );
+    let out = run(w.ssh_askpass("alice@web-01", &script, &["echo mfa-ok"]), T).await;
+    assert_eq!(text(&out.stdout).trim(), "mfa-ok", "{}", text(&out.stderr));
+    let m = w.recorded(|m| m.meta.mfa.is_some()).await;
+    assert_eq!(m.meta.mfa.as_deref(), Some("totp"));
+    assert_eq!(m.meta.auth_method.as_deref(), Some("password"));
+
+    // The password alone is not enough.
+    let out = run(w.ssh_password("alice@web-01", ALICE_PASSWORD, &["echo no"]), T).await;
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stdout));
+}
