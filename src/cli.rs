@@ -35,6 +35,12 @@ pub enum Command {
     Target(cmd::target::Args),
     /// Manage allow rules: users/@groups -> targets (by name or label) -> accounts.
     Rule(cmd::rule::Args),
+    Record(cmd::record::Args),
+    Import(cmd::import::Args),
+    Export(cmd::export::Args),
+    Sessions(cmd::sessions::Args),
+    Play(cmd::play::Args),
+    Verify(cmd::verify::Args),
 }
 
 #[allow(dead_code)]

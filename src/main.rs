@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod store;
 mod config;
 
 use clap::Parser;

@@ -2,6 +2,12 @@
 //! the crates.
 
 pub mod commands;
+pub mod export;
+pub mod import;
+pub mod play;
+pub mod record;
+pub mod sessions;
+pub mod verify;
 mod control_util;
 pub mod rule;
 pub mod target;
@@ -31,5 +37,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(args) => user::run(&ctx, args),
         Command::Target(args) => target::run(&ctx, args),
         Command::Rule(args) => rule::run(&ctx, args),
+        Command::Record(args) => record::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Sessions(args) => sessions::run(&ctx, args),
+        Command::Play(args) => play::run(&ctx, args),
+        Command::Verify(args) => verify::run(&ctx, args),
     }
 }

@@ -1,3 +1,4 @@
 //! The `gatehouse` binary, run for real against temporary data directories.
 
 mod control;
+mod recording;

@@ -1,0 +1,110 @@
+//! `gatehouse export SESSION --format cast|jsonl`: a stored session → asciicast v2 or
+//! JSON lines of frames.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use futures::StreamExt;
+use gatehouse_recorder::asciicast::{Encoder, Header, Version};
+use gatehouse_recorder::{Frame, FrameData};
+use serde_json::json;
+
+use super::Ctx;
+use crate::store::{self, StoreArgs};
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// asciicast v2: plays in `asciinema play` and asciinema-player.
+    Cast,
+    /// One JSON object per frame: {"t" (µs), "type", ...}; lossless.
+    Jsonl,
+}
+
+/// Export a stored session as asciicast v2 or as JSON lines of frames.
+///
+/// asciicast v2 plays in `asciinema play` and asciinema-player. A damaged segment is reported on stderr, naming it, and the rest
+/// is still exported (the exit status is then 1).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Session id, or a unique prefix of it.
+    pub session: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "cast")]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs `gatehouse export`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let rt = store::runtime()?;
+    let storage = args.store.storage(ctx)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(&mut out);
+    let errors = rt.block_on(async {
+        store::recover_spool(ctx, &storage).await?;
+        let id = storage.resolve(&args.session).await?;
+        let manifest = storage.manifest(id).await?;
+        let mut encoder = Encoder::new(Version::V2);
+        if args.format == Format::Cast {
+            out.write_all(encoder.header(&Header::from_manifest(&manifest)).as_bytes())?;
+        }
+        let mut frames = std::pin::pin!(storage.frames(&manifest, 0));
+        let (mut errors, mut last_t) = (0, 0);
+        while let Some(item) = frames.next().await {
+            let frame = match item {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("gatehouse: {e}");
+                    errors += 1;
+                    continue;
+                }
+            };
+            last_t = frame.t;
+            match args.format {
+                Format::Cast => {
+                    if let Some(line) = encoder.frame(&frame) {
+                        out.write_all(line.as_bytes())?;
+                    }
+                }
+                Format::Jsonl => writeln!(out, "{}", jsonl(&frame))?,
+            }
+        }
+        for line in encoder.finish(last_t) {
+            if args.format == Format::Cast {
+                out.write_all(line.as_bytes())?;
+            }
+        }
+        anyhow::Ok(errors)
+    })?;
+    out.flush()?;
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One frame as JSON. Bytes that are not UTF-8 on their own (a character split across
+/// two frames, binary data) are given as hex, so nothing is lost.
+fn jsonl(frame: &Frame) -> serde_json::Value {
+    let bytes = |kind: &str, b: &[u8]| match std::str::from_utf8(b) {
+        Ok(s) => json!({ "t": frame.t, "type": kind, "data": s }),
+        Err(_) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            json!({ "t": frame.t, "type": kind, "data_hex": hex })
+        }
+    };
+    match &frame.data {
+        FrameData::Output(b) => bytes("output", b),
+        FrameData::Input(b) => bytes("input", b),
+        FrameData::Resize { cols, rows } => json!({ "t": frame.t, "type": "resize", "cols": cols, "rows": rows }),
+        FrameData::Marker(label) => json!({ "t": frame.t, "type": "marker", "label": label }),
+        FrameData::Event(e) => json!({ "t": frame.t, "type": "event", "kind": e.kind, "data": e.data }),
+    }
+}

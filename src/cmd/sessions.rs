@@ -1,0 +1,119 @@
+//! `gatehouse sessions [filters] [--json]`: the stored sessions.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use gatehouse_recorder::{Manifest, SessionFilter};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Ctx;
+use crate::store::{self, StoreArgs};
+
+/// List stored sessions, oldest first.
+///
+/// Shows id, start, duration, state, user, target and output size. Times: RFC 3339 (`2024-05-01T10:00:00Z`), a UTC day (`2024-05-01`), or an age
+/// (`90m`, `12h`, `7d`: that long ago).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Sessions that started at or after this time.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<OffsetDateTime>,
+    /// Sessions that started before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<OffsetDateTime>,
+    /// Sessions of this gatehouse user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Sessions to this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Print one JSON manifest per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `gatehouse sessions`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let rt = store::runtime()?;
+    let storage = args.store.storage(ctx)?;
+    let filter = SessionFilter { since: args.since, until: args.until, user: args.user, target: args.target };
+    let sessions = rt.block_on(async {
+        store::recover_spool(ctx, &storage).await?;
+        storage.list_sessions(&filter).await.context("listing sessions")
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for m in &sessions {
+            writeln!(out, "{}", serde_json::to_string(m)?)?;
+        }
+    } else {
+        writeln!(out, "{:<36}  {:<20}  {:>9}  {:<11}  {:<12}  {:<16}  {:>8}", "ID", "STARTED (UTC)", "DURATION", "STATE", "USER", "TARGET", "OUTPUT")?;
+        for m in &sessions {
+            writeln!(out, "{}", row(m))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(m: &Manifest) -> String {
+    let started = m.started_at.to_offset(time::UtcOffset::UTC);
+    let started = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        started.year(),
+        u8::from(started.month()),
+        started.day(),
+        started.hour(),
+        started.minute(),
+        started.second()
+    );
+    let secs = m.duration / 1_000_000;
+    let duration = format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let state = serde_json::to_value(m.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{:<36}  {:<20}  {:>9}  {:<11}  {:<12}  {:<16}  {:>8}",
+        m.id,
+        started,
+        duration,
+        state,
+        dash(&m.meta.user),
+        dash(&m.meta.target),
+        human(m.bytes_out)
+    )
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b < 1 << 10 => format!("{b} B"),
+        b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+    }
+}
+
+/// RFC 3339, a UTC day, or an age (`90m`, `12h`, `7d`).
+pub fn parse_time(text: &str) -> anyhow::Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(text, &day) {
+        return Ok(d.midnight().assume_utc());
+    }
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = match num.parse() {
+        Ok(n) if n >= 0 => n,
+        _ => bail!("{text:?} is not a time: use 2024-05-01T10:00:00Z, 2024-05-01, or an age like 90m, 12h, 7d"),
+    };
+    let age = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => bail!("{text:?}: an age needs a unit: s, m, h or d"),
+    };
+    Ok(OffsetDateTime::now_utc() - age)
+}
