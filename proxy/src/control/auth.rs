@@ -70,9 +70,10 @@ fn prune_locks(conn: &Connection, now: OffsetDateTime, window_secs: u64) -> Resu
 }
 
 impl ControlPlane {
-    /// The later of the user's and the source's lock ends, if either is locked.
+    /// The later of the user's and the source's lock ends, if either is locked. Sources
+    /// are keyed by IP (canonical: `::ffff:a.b.c.d` is `a.b.c.d`), not port.
     fn locked(&self, conn: &Connection, user: &str, source: SocketAddr, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
-        let ip = source.ip().to_string();
+        let ip = source.ip().to_canonical().to_string();
         let a = load_lock(conn, USER, user)?.locked_until(now);
         let b = load_lock(conn, SOURCE, &ip)?.locked_until(now);
         Ok(a.max(b))
@@ -81,7 +82,7 @@ impl ControlPlane {
     /// Counts a failure against the user and the source; the lock end if now locked.
     fn count_failure(&self, conn: &Connection, user: &str, source: SocketAddr, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
         let policy = self.lockout_policy();
-        let ip = source.ip().to_string();
+        let ip = source.ip().to_canonical().to_string();
         prune_locks(conn, now, policy.window_secs)?;
         let mut until = None;
         for (scope, subject) in [(USER, user), (SOURCE, ip.as_str())] {

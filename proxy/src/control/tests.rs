@@ -126,8 +126,10 @@ fn lockout_per_user_and_per_source_refuses_even_the_right_password() {
     assert_eq!(cp.auth_password("alice", "right", src(9)), AuthDecision::Accept { needs_totp: false });
 
     // Spraying many user names from one source locks the source, for every user.
-    for name in ["u1", "u2", "u3"] {
-        assert_eq!(cp.auth_password(name, "guess", src(66)), AuthDecision::Reject);
+    // (An IPv4-mapped IPv6 address is the same source.)
+    let mapped: SocketAddr = "[::ffff:192.0.2.66]:1234".parse().unwrap();
+    for (name, from) in [("u1", src(66)), ("u2", src(66)), ("u3", mapped)] {
+        assert_eq!(cp.auth_password(name, "guess", from), AuthDecision::Reject);
     }
     assert!(matches!(cp.auth_password("bob", "bobpw", src(66)), AuthDecision::Locked { .. }));
     assert_eq!(cp.auth_password("bob", "bobpw", src(67)), AuthDecision::Accept { needs_totp: false });
