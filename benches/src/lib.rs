@@ -1,2 +1,4 @@
 //! Shared helpers for the benchmark programs in `src/bin/`: each prints its figure as a
 //! ratio against an anchor measured in the same run.
+
+pub mod proxy_env;

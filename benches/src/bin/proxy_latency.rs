@@ -1,0 +1,126 @@
+//! Keystroke round-trip latency (p50/p99 over 2,000 keystrokes, one byte each, echoed by
+//! `cat` on a raw remote terminal): through gatehouse against the OpenSSH jump host, both
+//! idle, then through gatehouse again with 200 other active sessions (each printing a line
+//! every 200 ms) going through it.
+//!
+//! `cargo run --release -p gatehouse-benches --bin proxy_latency`
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse_benches::proxy_env::{Path3, ProxyEnv, quantile};
+
+const KEYSTROKES: usize = 2000;
+const BACKGROUND: usize = 200;
+
+fn main() {
+    gatehouse_benches::proxy_env::maybe_serve();
+    let keystrokes: usize = std::env::var("GATEHOUSE_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(KEYSTROKES);
+    let background: usize = std::env::var("GATEHOUSE_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(BACKGROUND);
+    let env = ProxyEnv::start();
+    let jump = measure(&env, Path3::Jump, keystrokes);
+    let idle = measure(&env, Path3::Gatehouse, keystrokes);
+    let others = start_background(&env, background);
+    let loaded = measure(&env, Path3::Gatehouse, keystrokes);
+    drop(others);
+
+    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes, microseconds");
+    println!("{:<34} {:>8} {:>8}", "", "p50", "p99");
+    for (name, s) in [("jump host (anchor)", &jump), ("gatehouse, idle", &idle), (&*format!("gatehouse, {background} active sessions"), &loaded)] {
+        println!("{:<34} {:>8.0} {:>8.0}", name, quantile(s, 0.5), quantile(s, 0.99));
+    }
+    println!(
+        "gatehouse idle / jump host: p50 {:.2}x, p99 {:.2}x (target <= 1.0x)",
+        quantile(&idle, 0.5) / quantile(&jump, 0.5),
+        quantile(&idle, 0.99) / quantile(&jump, 0.99)
+    );
+    println!(
+        "gatehouse loaded p99 / jump host p99: {:.2}x (target <= 2.0x)",
+        quantile(&loaded, 0.99) / quantile(&jump, 0.99)
+    );
+}
+
+/// Sorted round-trip times in microseconds.
+fn measure(env: &ProxyEnv, path: Path3, n: usize) -> Vec<f64> {
+    let mut c = env.ssh(path, &["-tt"]);
+    c.arg("stty raw -echo; echo ready; exec cat");
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = c.spawn().expect("ssh starts");
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(output.read_line(&mut line).unwrap() > 0, "session ended before ready");
+    }
+    let mut samples = Vec::with_capacity(n);
+    let mut b = [0u8; 1];
+    for i in 0..(n + 50) {
+        let key = b'a' + (i % 26) as u8;
+        let t = Instant::now();
+        input.write_all(&[key]).unwrap();
+        input.flush().unwrap();
+        loop {
+            output.read_exact(&mut b).unwrap();
+            if b[0] == key {
+                break;
+            }
+        }
+        // The first 50 warm up (connection, caches) and are not counted.
+        if i >= 50 {
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        // Typing speed, not a flood: a fast typist's 10 ms between keys.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(input);
+    let _ = child.kill();
+    let _ = child.wait();
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    samples
+}
+
+struct Background(Vec<Child>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `n` sessions through gatehouse, each printing a line every 200 ms; returns once all
+/// printed their first line.
+fn start_background(env: &ProxyEnv, n: usize) -> Background {
+    let mut bg = Background(Vec::new());
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..n {
+        let mut c = env.ssh(Path3::Gatehouse, &["-tt"]);
+        c.arg("while :; do echo tick; sleep 0.2; done");
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = c.spawn().expect("background ssh");
+        let out = child.stdout.take().unwrap();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(out);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(i);
+            // Keep draining so the session stays active.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        });
+        bg.0.push(child);
+        if i % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for _ in 0..n {
+        rx.recv_timeout(Duration::from_secs(120)).expect("background sessions start");
+    }
+    bg
+}
