@@ -218,10 +218,8 @@ fn config_takes_over_a_cli_entry_of_the_same_name_and_keeps_totp() {
 fn load_reads_a_whole_gatehouse_toml_and_ignores_other_sections() {
     let fx = Fixture::new();
     let path = fx.dir.path().join("gatehouse.toml");
-    let text = format!(
-        "[ssh]\nlisten = \"127.0.0.1:2222\"\n\n[[targets]]\nname = \"db-01\"\nhost = \"10.0.0.6\"\n\
-         accounts = [{{ name = \"postgres\", password_file = \"db-pw\" }}]\n"
-    );
+    let text = "[ssh]\nlisten = \"127.0.0.1:2222\"\n\n[[targets]]\nname = \"db-01\"\nhost = \"10.0.0.6\"\n\
+                accounts = [{ name = \"postgres\", password_file = \"db-pw\" }]\n";
     std::fs::write(&path, text).unwrap();
     let decl = Declarative::load(&path).unwrap();
     assert!(!decl.is_empty());
