@@ -257,3 +257,67 @@ impl ControlPlane {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(users: &[&str], targets: &[&str], accounts: &[&str]) -> RuleSpec {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        RuleSpec { name: None, users: v(users), targets: v(targets), accounts: v(accounts) }
+    }
+
+    fn target(name: &str, labels: &[(&str, &str)]) -> TargetInfo {
+        TargetInfo {
+            name: name.into(),
+            host: "h".into(),
+            port: 22,
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn matching_table() {
+        let ops = vec!["ops".to_string()];
+        let none: Vec<String> = vec![];
+        let web = target("web-01", &[("env", "prod"), ("role", "web")]);
+        let db = target("db-01", &[("env", "staging")]);
+        // (rule, user, groups, target, account, expected)
+        let rows: &[(RuleSpec, &str, &Vec<String>, &TargetInfo, &str, bool)] = &[
+            (spec(&["alice"], &["web-01"], &["root"]), "alice", &none, &web, "root", true),
+            (spec(&["alice"], &["web-01"], &["root"]), "bob", &none, &web, "root", false),
+            (spec(&["alice"], &["web-01"], &["root"]), "alice", &none, &db, "root", false),
+            (spec(&["alice"], &["web-01"], &["root"]), "alice", &none, &web, "deploy", false),
+            (spec(&["@ops"], &["env=prod"], &["*"]), "bob", &ops, &web, "anything", true),
+            (spec(&["@ops"], &["env=prod"], &["*"]), "bob", &none, &web, "root", false),
+            (spec(&["@ops"], &["env=prod"], &["*"]), "bob", &ops, &db, "root", false),
+            (spec(&["*"], &["role=web", "db-01"], &["root"]), "x", &none, &db, "root", true),
+            (spec(&["*"], &["role=web", "db-01"], &["root"]), "x", &none, &web, "root", true),
+            // A label selector never matches a target *named* like it, nor a missing label.
+            (spec(&["*"], &["env=staging"], &["*"]), "x", &none, &web, "root", false),
+            (spec(&["*"], &["*"], &["*"]), "anyone", &none, &db, "any", true),
+            // `@alice` is a group, not the user alice.
+            (spec(&["@alice"], &["*"], &["*"]), "alice", &none, &web, "root", false),
+        ];
+        for (i, (rule, user, groups, t, account, expected)) in rows.iter().enumerate() {
+            rule.validate().unwrap();
+            let got = rule.matches_user(user, groups) && rule.matches_target(t) && rule.matches_account(account);
+            assert_eq!(got, *expected, "row {i}: {rule:?} {user} {groups:?} {} {account}", t.name);
+        }
+    }
+
+    #[test]
+    fn selectors_are_validated() {
+        for (bad, needle) in [
+            (spec(&["a b"], &["*"], &["*"]), "rule user selector"),
+            (spec(&["@"], &["*"], &["*"]), "rule group selector"),
+            (spec(&["*"], &["=prod"], &["*"]), "label key"),
+            (spec(&["*"], &["env=a,b"], &["*"]), "label value"),
+            (spec(&["*"], &["*"], &["ro ot"]), "rule account selector"),
+            (spec(&["*"], &[], &["*"]), "rule targets"),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}
