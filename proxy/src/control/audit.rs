@@ -159,12 +159,22 @@ impl ControlPlane {
 
     /// Every audit event at or after `since`, oldest first.
     pub fn audit_events(&self, since: OffsetDateTime) -> Result<Vec<AuditEvent>> {
+        self.query_events("at_us >= ?1 ORDER BY id", micros(since), i64::MAX)
+    }
+
+    /// Up to `limit` events with an id above `after_id`, oldest first: for a consumer
+    /// that follows the trail incrementally (ids only grow; times may tie).
+    pub fn audit_events_after(&self, after_id: i64, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.query_events("id > ?1 ORDER BY id", after_id, i64::try_from(limit).unwrap_or(i64::MAX))
+    }
+
+    fn query_events(&self, filter: &str, arg: i64, limit: i64) -> Result<Vec<AuditEvent>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, at_us, kind, outcome, method, user_name, source_ip, source_port, \
-             target, account, reason FROM audit_events WHERE at_us >= ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([micros(since)], |r| {
+             target, account, reason FROM audit_events WHERE {filter} LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
             let at_us: i64 = r.get(1)?;
             let ip: Option<String> = r.get(6)?;
             let port: Option<u16> = r.get(7)?;

@@ -95,6 +95,10 @@ fn password_and_key_auth_accept_reject_and_audit() {
     assert_eq!(events.len(), 5, "offers are not audited");
     assert_eq!(events[1].source, Some(src(1)));
     assert_eq!(events[1].kind, AuditKind::Auth);
+    // Incremental reading by id.
+    let tail = cp.audit_events_after(events[2].id, 2).unwrap();
+    assert_eq!(tail.iter().map(|e| e.id).collect::<Vec<_>>(), [events[3].id, events[4].id]);
+    assert!(cp.audit_events_after(events[4].id, 10).unwrap().is_empty());
     // `since` filters by time.
     assert!(cp.audit_events(OffsetDateTime::from_unix_timestamp(T0 + 1).unwrap()).unwrap().is_empty());
 }
