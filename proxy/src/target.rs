@@ -140,14 +140,23 @@ impl client::Handler for TargetHandler {
     }
 }
 
+/// Which channel to open on the target.
+pub(crate) enum Open {
+    /// A session channel (shell, exec, subsystem).
+    Session,
+    /// A TCP connection made by the target (`-L`, `-W`, `-J`), when the policy allows it.
+    DirectTcpip { host: String, port: u32, from_addr: String, from_port: u32 },
+}
+
 /// Connects to the route's target, checks its host key, logs in with the route's
-/// credential and opens one session channel whose traffic flows into `link.down`.
+/// credential and opens one channel whose traffic flows into `link.down`.
 pub(crate) async fn connect(
     gate: &Gate,
     config: Arc<client::Config>,
     route: &Route,
     link: Arc<Link>,
     timeout: Duration,
+    open: &Open,
 ) -> Result<TargetConn, ConnectError> {
     let addr = format!("{}:{}", route.target.host, route.target.port);
     let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
@@ -182,10 +191,13 @@ pub(crate) async fn connect(
         Ok(_) => return Err(ConnectError::AuthFailed),
         Err(e) => return Err(ConnectError::Unreachable(format!("{addr}: {e}"))),
     }
-    let channel = handle
-        .channel_open_session()
-        .await
-        .map_err(|e| ConnectError::Unreachable(format!("{addr}: opening a session channel: {e}")))?;
+    let channel = match open {
+        Open::Session => handle.channel_open_session().await,
+        Open::DirectTcpip { host, port, from_addr, from_port } => {
+            handle.channel_open_direct_tcpip(host.clone(), *port, from_addr.clone(), *from_port).await
+        }
+    }
+    .map_err(|e| ConnectError::Unreachable(format!("{addr}: opening a channel: {e}")))?;
     // Messages arrive through the handler callbacks; see pipe.rs for why russh's own
     // per-channel queue is dropped.
     let (_read, write) = channel.split();

@@ -4,6 +4,7 @@
 //! slowing the session down.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -12,10 +13,11 @@ use uuid::Uuid;
 use crate::frame::Frame;
 use crate::manifest::SessionMeta;
 
-/// Frames a subscriber may lag behind before it skips ahead. A few thousand SSH chunks
-/// are a few seconds of a busy session: enough for a browser on a slow link to keep up
-/// in the common case, small enough to bound memory per session.
-pub const TAP_CAPACITY: usize = 4096;
+/// Frames a subscriber may lag behind before it skips ahead. The ring is allocated up
+/// front for every live session (about 100 bytes a slot, subscriber or not), so 4096 cost
+/// ~400 KiB per idle session, more than the rest of a proxied session together; 256 bulk
+/// SSH chunks are still up to 8 MiB of backlog for a slow viewer.
+pub const TAP_CAPACITY: usize = 256;
 
 /// The registry of live sessions and their frame broadcasts.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +28,28 @@ pub struct LiveTap {
 #[derive(Debug)]
 struct Live {
     meta: SessionMeta,
+    tx: TapSender,
+}
+
+/// The writer's end of a session's broadcast.
+#[derive(Debug, Clone)]
+pub(crate) struct TapSender {
     tx: broadcast::Sender<Frame>,
+    /// Subscribers, counted here because `broadcast::Sender::receiver_count` takes a lock
+    /// and the writer asks on every frame.
+    subscribers: Arc<AtomicUsize>,
+}
+
+impl TapSender {
+    /// True when someone listens (so the frame is worth cloning).
+    pub(crate) fn wanted(&self) -> bool {
+        self.subscribers.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn send(&self, frame: Frame) {
+        // No subscriber lagging behind can block this: the ring overwrites.
+        let _ = self.tx.send(frame);
+    }
 }
 
 impl LiveTap {
@@ -41,11 +64,15 @@ impl LiveTap {
     /// Subscribes to a live session's frames from now on; `None` if it is not live.
     pub fn subscribe(&self, id: Uuid) -> Option<TapReceiver> {
         let map = self.sessions.lock().expect("tap lock");
-        map.get(&id).map(|l| TapReceiver { rx: l.tx.subscribe(), skipped: 0 })
+        map.get(&id).map(|l| {
+            l.tx.subscribers.fetch_add(1, Ordering::Relaxed);
+            TapReceiver { rx: l.tx.tx.subscribe(), skipped: 0, subscribers: l.tx.subscribers.clone() }
+        })
     }
 
-    pub(crate) fn register(&self, id: Uuid, meta: SessionMeta) -> broadcast::Sender<Frame> {
+    pub(crate) fn register(&self, id: Uuid, meta: SessionMeta) -> TapSender {
         let (tx, _) = broadcast::channel(TAP_CAPACITY);
+        let tx = TapSender { tx, subscribers: Arc::default() };
         self.sessions.lock().expect("tap lock").insert(id, Live { meta, tx: tx.clone() });
         tx
     }
@@ -67,6 +94,13 @@ impl LiveTap {
 pub struct TapReceiver {
     rx: broadcast::Receiver<Frame>,
     skipped: u64,
+    subscribers: Arc<AtomicUsize>,
+}
+
+impl Drop for TapReceiver {
+    fn drop(&mut self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TapReceiver {

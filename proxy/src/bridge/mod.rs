@@ -5,6 +5,7 @@
 //! the session if that is impossible under `fail-closed`); connect to the target; replay
 //! the requests there; then pump both directions (`pump.rs`) until both sides closed.
 
+mod forward;
 mod msg;
 mod pump;
 mod record;
@@ -18,6 +19,7 @@ use russh::{ChannelId, ChannelWriteHalf};
 use serde_json::json;
 
 pub(crate) use msg::{PtyReq, Start, TargetMsg, UserMsg};
+pub(crate) use forward::{Tunnel, run as run_forward};
 pub(crate) use record::Rec;
 
 use crate::config::ProxyConfig;
@@ -96,7 +98,7 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
             return out.refuse(&link, &msg, !replied).await;
         }
     };
-    let rec = Rec::new(writer);
+    let rec = Rec::new(writer, true);
     if let Some(p) = &req.pty {
         rec.write(gatehouse_recorder::FrameData::Resize { cols: p.cols as u16, rows: p.rows as u16 });
     }
@@ -115,7 +117,7 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
 
     let cfg = ctx.proxy.client_config();
     let timeout = ctx.proxy.config().connect_timeout;
-    let tc = match target::connect(ctx.proxy.gate(), cfg, &route, link.clone(), timeout).await {
+    let tc = match target::connect(ctx.proxy.gate(), cfg, &route, link.clone(), timeout, &target::Open::Session).await {
         Ok(tc) => tc,
         Err(e) => {
             let reason = match &e {

@@ -12,16 +12,19 @@ use gatehouse_recorder::{FrameData, Manifest, SessionEnd, SessionWriter};
 pub(crate) struct Rec {
     id: uuid::Uuid,
     writer: Mutex<Option<SessionWriter>>,
+    /// Tunnels are audited by events and byte counts only; their bytes are not stored.
+    record_data: bool,
     failed: AtomicBool,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
 }
 
 impl Rec {
-    pub(crate) fn new(writer: SessionWriter) -> Rec {
+    pub(crate) fn new(writer: SessionWriter, record_data: bool) -> Rec {
         Rec {
             id: writer.id(),
             writer: Mutex::new(Some(writer)),
+            record_data,
             failed: AtomicBool::new(false),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
@@ -43,12 +46,16 @@ impl Rec {
 
     pub(crate) fn input(&self, b: &Bytes) {
         self.bytes_in.fetch_add(b.len() as u64, Ordering::Relaxed);
-        self.write(FrameData::Input(b.clone()));
+        if self.record_data {
+            self.write(FrameData::Input(b.clone()));
+        }
     }
 
     pub(crate) fn output(&self, b: &Bytes) {
         self.bytes_out.fetch_add(b.len() as u64, Ordering::Relaxed);
-        self.write(FrameData::Output(b.clone()));
+        if self.record_data {
+            self.write(FrameData::Output(b.clone()));
+        }
     }
 
     pub(crate) fn event(&self, kind: &str, data: serde_json::Value) {

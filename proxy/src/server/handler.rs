@@ -191,18 +191,40 @@ impl russh::server::Handler for Conn {
 
     async fn channel_open_direct_tcpip(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         host: &str,
         port: u32,
-        _originator_address: &str,
-        _originator_port: u32,
+        originator_address: &str,
+        originator_port: u32,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let who = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
-        tracing::info!(user = %who, %host, port, "direct-tcpip (-J/-L) refused by policy");
-        self.gate().audit_forward_refused(&who, &format!("direct-tcpip {host}:{port}"), self.source_ip()).await;
-        reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+        let route = match self.login.clone() {
+            Some(Login { user, account, target: Some(target) }) if self.authenticated => {
+                self.gate().resolve(&user, &target, account.as_deref()).await.ok()
+            }
+            _ => None,
+        };
+        let Some(route) = route.filter(|r| r.allow.port_forward) else {
+            tracing::info!(user = %who, %host, port, "direct-tcpip (-J/-L/-W) refused by policy");
+            self.gate().audit_forward_refused(&who, &format!("direct-tcpip {host}:{port}"), self.source_ip()).await;
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        };
+        let id = channel.id();
+        let (_read, write) = channel.split();
+        let link = Arc::new(Link::new(self.proxy.config()));
+        self.channels.insert(id, link.clone());
+        let ctx = bridge::Ctx { proxy: self.proxy.clone(), who: self.identity(), id, handle: session.handle() };
+        let tunnel = bridge::Tunnel {
+            host: host.into(),
+            port,
+            from_addr: originator_address.into(),
+            from_port: originator_port,
+        };
+        tokio::spawn(bridge::run_forward(ctx, link, write, route, tunnel));
+        reply.accept().await;
         Ok(())
     }
 

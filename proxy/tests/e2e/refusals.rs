@@ -111,3 +111,27 @@ async fn totp_second_factor_through_keyboard_interactive() {
     let out = run(w.ssh_password("alice@web-01", ALICE_PASSWORD, &["echo no"]), T).await;
     assert_eq!(out.status.code(), Some(255), "{}", text(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forwarding_allowed_by_policy_is_audited() {
+    let w = world().await;
+    let allow = Allowances { port_forward: true, ..Default::default() };
+    add_target(&w.control, "fwd-01", w.sshd.port(), &w.sshd, allow);
+    // -W (what -J does) through fwd-01 to the target's own sshd: its banner comes back.
+    let to = format!("127.0.0.1:{}", w.sshd.port());
+    let out = run(w.ssh("alice@fwd-01", &["-W", &to]), T).await;
+    assert!(text(&out.stdout).starts_with("SSH-2.0-OpenSSH"), "{} / {}", text(&out.stdout), text(&out.stderr));
+    let m = w.recorded(|m| m.meta.channel.as_deref() == Some("direct-tcpip")).await;
+    assert_eq!(m.meta.command.as_deref(), Some(to.as_str()));
+    assert_eq!(m.meta.user.as_deref(), Some("alice"));
+    let frames = w.frames(&m).await;
+    let ev = events(&frames);
+    assert!(ev.iter().any(|(k, d)| k == "tunnel.open" && d["to"] == to.as_str()), "{ev:?}");
+    let close = ev.iter().find(|(k, _)| k == "tunnel.close").expect("tunnel.close event");
+    assert_eq!(close.1["bytes_out"].as_u64(), Some(out.stdout.len() as u64));
+    assert!(close.1["duration_ms"].is_u64());
+    assert!(bytes_of(&frames, true).is_empty(), "tunnel bytes are counted, not stored");
+    // web-01 still refuses.
+    let out = run(w.ssh("alice@web-01", &["-W", &to]), T).await;
+    assert!(!text(&out.stdout).contains("SSH-2.0"));
+}
