@@ -41,6 +41,10 @@ pub enum Command {
     Sessions(cmd::sessions::Args),
     Play(cmd::play::Args),
     Verify(cmd::verify::Args),
+    /// Search commands and screen text (newest first).
+    Search(cmd::search::Args),
+    /// Rebuild the search index, keyframes and Parquet tables from the recordings.
+    Reindex(cmd::reindex::Args),
 }
 
 #[allow(dead_code)]

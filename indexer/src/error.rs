@@ -107,10 +107,6 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(what: impl Into<String>, detail: impl ToString) -> Self {
-        Error::Invalid { what: what.into(), detail: detail.to_string() }
-    }
-
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
         Error::Corrupt { what: what.into(), detail: detail.to_string() }
     }

@@ -9,16 +9,21 @@ mod error;
 mod extract;
 pub mod index;
 mod keyframe;
+mod live;
 mod pipeline;
+mod reindex;
 mod screen_text;
+pub mod tables;
 mod vtstate;
 
 pub use command::{CommandKind, CommandRecord};
 pub use error::{Error, ErrorKind, Result};
 pub use extract::Extractor;
 pub use keyframe::{
-    KEYFRAME_BYTES, KEYFRAME_INTERVAL, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size,
+    KEYFRAME_BYTES, KEYFRAME_INTERVAL, KEYFRAME_MIN_BYTES, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size,
     load_keyframes, replay_to, screen_at, store_keyframes,
 };
+pub use live::{COMMIT_INTERVAL, LiveIndexer, POLL_INTERVAL};
 pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};
-pub use screen_text::{SAMPLE_INTERVAL, ScreenLine};
+pub use reindex::{Progress, ReindexReport, reindex};
+pub use screen_text::{MAX_LINE, SAMPLE_INTERVAL, SAMPLE_MIN_BYTES, ScreenLine};

@@ -2,10 +2,11 @@
 //! emulator (owned by the [`Extractor`]); around it, the pipeline collects commands,
 //! screen text, recorded events and keyframes.
 //!
-//! Per output frame, the measured work is: the extractor's `push` (vt100 processing plus
-//! command extraction); a `memchr2` scan for newlines/ESC deciding where the screen must be
-//! sampled ([`ScreenText`]), a screen read at those points; a reverse `memchr` for the VT
-//! boundary state ([`VtTail`]); and, every few seconds or few hundred KiB, a keyframe.
+//! Per output frame the work is: the extractor's `push` (vt100 processing plus command
+//! extraction); the printed-text scan of the bytes and de-duplication of finished lines
+//! ([`ScreenText`]), plus a whole-screen read about once a second while a full-screen
+//! program runs; a reverse `memchr` for the VT boundary state ([`VtTail`]); and, every
+//! 512 KiB of output (or 128 KiB and 5 s), a keyframe.
 
 use bytes::Bytes;
 use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};
@@ -13,7 +14,7 @@ use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};
 use crate::command::CommandRecord;
 use crate::extract::Extractor;
 use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size};
-use crate::screen_text::{Cut, ScreenLine, ScreenText};
+use crate::screen_text::{ScreenLine, ScreenText};
 use crate::vtstate::VtTail;
 
 /// A structured event found in a recording (`FrameData::Event`, or a marker as kind
@@ -72,6 +73,8 @@ pub struct PipelineStats {
     pub lines: u64,
     /// Keyframes taken.
     pub keyframes: u64,
+    /// Whole-screen reads for screen text.
+    pub screen_reads: u64,
 }
 
 /// Everything the pipeline found in a session.
@@ -97,6 +100,8 @@ pub struct SessionIndexer {
     next_seq: u32,
     pending: Batch,
     stats: PipelineStats,
+    /// Keyframes are taken (off for live indexing: the final pass takes them).
+    keyframing: bool,
 }
 
 impl SessionIndexer {
@@ -112,7 +117,15 @@ impl SessionIndexer {
             next_seq: 0,
             pending: Batch::default(),
             stats: PipelineStats::default(),
+            keyframing: true,
         }
+    }
+
+    /// The same pipeline without keyframes (live indexing, where the pass over the stored
+    /// recording at the end takes them).
+    pub fn without_keyframes(mut self) -> SessionIndexer {
+        self.keyframing = false;
+        self
     }
 
     /// A pipeline for a recorded session (its initial terminal size).
@@ -129,13 +142,9 @@ impl SessionIndexer {
     /// Feeds one frame (frames in time order).
     pub fn push(&mut self, frame: &Frame) {
         let t = frame.t;
-        if self.text.due(t) {
-            self.sample(t, true);
-        }
         match &frame.data {
-            FrameData::Output(bytes) => self.output(t, bytes),
+            FrameData::Output(bytes) => self.output(t, frame, bytes),
             FrameData::Resize { .. } => {
-                self.sample(t, false);
                 self.extract(frame);
                 self.keyframes.resized();
             }
@@ -153,7 +162,7 @@ impl SessionIndexer {
             self.last_t = t;
             self.same_t = 1;
         }
-        if self.keyframes.due(t) && self.tail.at_ground() {
+        if self.keyframing && self.keyframes.due(t) && self.tail.at_ground() {
             let screen = self.extractor.screen();
             if self.keyframes.take(screen, t, self.stats.frames, self.same_t) {
                 self.stats.keyframes += 1;
@@ -169,7 +178,10 @@ impl SessionIndexer {
     /// Ends the session: the last command, the final screen's lines, all keyframes.
     pub fn finish(mut self) -> SessionOutput {
         let t = self.last_t;
-        self.sample(t, false);
+        let before = self.pending.lines.len();
+        self.text.finish(self.extractor.screen(), t, &mut self.pending.lines);
+        self.stats.lines += (self.pending.lines.len() - before) as u64;
+        self.stats.screen_reads += 1;
         let records = self.extractor.finish();
         let mut batch = std::mem::take(&mut self.pending);
         let mut rest = Batch::default();
@@ -182,29 +194,19 @@ impl SessionIndexer {
         SessionOutput { batch, keyframes: self.keyframes.finish(), stats: self.stats }
     }
 
-    fn output(&mut self, t: Micros, bytes: &Bytes) {
+    fn output(&mut self, t: Micros, frame: &Frame, bytes: &Bytes) {
         self.stats.output_bytes += bytes.len() as u64;
-        let (rows, _) = self.extractor.screen().size();
-        let mut rest = bytes.clone();
-        while let Some(cut) = self.text.scan(&rest, rows.get()) {
-            let at = match cut {
-                Cut::After(at) | Cut::Before(at) => at,
-            };
-            self.apply_output(t, rest.slice(..at));
-            self.sample(t, false);
-            rest = rest.slice(at..);
+        self.extract(frame);
+        let before = self.pending.lines.len();
+        self.text.output(t, bytes, &mut self.pending.lines);
+        let screen = self.extractor.screen();
+        if self.text.read_due(t, screen.alternate_screen()) {
+            self.text.read(screen, t, &mut self.pending.lines);
+            self.stats.screen_reads += 1;
         }
-        self.apply_output(t, rest);
+        self.stats.lines += (self.pending.lines.len() - before) as u64;
         self.tail.advance(bytes);
         self.keyframes.output(bytes.len());
-    }
-
-    fn apply_output(&mut self, t: Micros, bytes: Bytes) {
-        if bytes.is_empty() {
-            return;
-        }
-        self.text.applied();
-        self.extract(&Frame { t, data: FrameData::Output(bytes) });
     }
 
     fn extract(&mut self, frame: &Frame) {
@@ -214,10 +216,75 @@ impl SessionIndexer {
             self.stats.commands += 1;
         }
     }
+}
 
-    fn sample(&mut self, t: Micros, skip_cursor_line: bool) {
-        let before = self.pending.lines.len();
-        self.text.sample(self.extractor.screen(), t, skip_cursor_line, &mut self.pending.lines);
-        self.stats.lines += (self.pending.lines.len() - before) as u64;
+#[cfg(test)]
+mod tests {
+    use gatehouse_fixtures::terminal::realistic_session;
+
+    use super::*;
+
+    fn run(seed: u64, bytes: usize) -> (gatehouse_fixtures::terminal::Workload, SessionOutput) {
+        let w = realistic_session(seed, bytes);
+        let mut p = SessionIndexer::new(w.cols, w.rows);
+        let mut taken = Batch::default();
+        for (i, frame) in w.frames.iter().enumerate() {
+            p.push(frame);
+            if i % 50 == 0 {
+                taken.append(p.take());
+            }
+        }
+        let mut out = p.finish();
+        taken.append(std::mem::take(&mut out.batch));
+        out.batch = taken;
+        (w, out)
+    }
+
+    #[test]
+    fn finds_the_typed_commands_and_the_screen_text() {
+        let (w, out) = run(21, 200_000);
+        // Every typed line, in order (whether the extractor calls it shell or program
+        // input is its own business).
+        let commands: Vec<&str> = out.batch.commands.iter().map(|c| c.record.command.as_str()).collect();
+        assert_eq!(commands, w.commands);
+        let seqs: Vec<u32> = out.batch.commands.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
+        // Output the shell printed is in the screen text, once per distinct line.
+        let lines: Vec<&str> = out.batch.lines.iter().map(|l| l.text.as_str()).collect();
+        assert!(lines.iter().any(|l| l.contains("proxy_pass http://upstream_")), "grep output seen");
+        assert!(lines.iter().any(|l| l.contains("日本語のテキストを表示します")), "CJK seen");
+        let distinct: std::collections::HashSet<&&str> = lines.iter().collect();
+        assert_eq!(distinct.len(), lines.len(), "no line twice");
+        assert_eq!(out.stats.lines, lines.len() as u64);
+        // Secrets typed without echo appear nowhere.
+        for secret in &w.secrets {
+            assert!(!commands.iter().any(|c| c.contains(secret.as_str())), "secret in a command");
+            assert!(!lines.iter().any(|l| l.contains(secret.as_str())), "secret in screen text");
+        }
+        assert!(!w.secrets.is_empty());
+    }
+
+    #[test]
+    fn every_line_of_a_flood_is_kept_even_when_it_scrolls_by_at_once() {
+        let mut p = SessionIndexer::new(80, 24);
+        p.push(&Frame::output(0, "$ ".as_bytes().to_vec()));
+        let flood: String = (0..500).map(|i| format!("line number {i} of the flood\r\n")).collect();
+        p.push(&Frame::output(10, flood.clone().into_bytes()));
+        let out = p.finish();
+        for i in 0..500 {
+            let want = format!("line number {i} of the flood");
+            assert!(out.batch.lines.iter().any(|l| l.text.ends_with(&want)), "{want} missing");
+        }
+    }
+
+    #[test]
+    fn events_and_markers_are_collected() {
+        let mut p = SessionIndexer::new(80, 24);
+        p.push(&Frame::event(5, "file.write", serde_json::json!({"path": "/etc/hosts", "bytes": 12})));
+        p.push(&Frame { t: 6, data: FrameData::Marker("checkpoint".into()) });
+        let out = p.finish();
+        let kinds: Vec<&str> = out.batch.events.iter().map(|e| e.event.kind.as_str()).collect();
+        assert_eq!(kinds, ["file.write", "marker"]);
+        assert_eq!(out.batch.events[1].event.data["text"], "checkpoint");
     }
 }

@@ -6,6 +6,8 @@ pub mod export;
 pub mod import;
 pub mod play;
 pub mod record;
+pub mod reindex;
+pub mod search;
 pub mod sessions;
 pub mod verify;
 mod control_util;
@@ -43,5 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(args) => sessions::run(&ctx, args),
         Command::Play(args) => play::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),
+        Command::Search(args) => search::run(&ctx, args),
+        Command::Reindex(args) => reindex::run(&ctx, args),
     }
 }

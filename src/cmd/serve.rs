@@ -87,6 +87,8 @@ pub async fn run_services(
         rc = rc.with_spool_limit(limit);
     }
     let recorder = gatehouse_recorder::Recorder::open(storage, rc).await.context("opening the recorder")?;
+    let index = gatehouse_indexer::index::SearchIndex::open_or_create(&settings.data_dir.join("index"))?;
+    let indexer = gatehouse_indexer::LiveIndexer::spawn(&recorder, recorder.storage().clone(), &index)?;
     let proxy = gatehouse_proxy::Proxy::new(settings.proxy.clone(), control, recorder.clone())?;
     let listener = proxy.bind().await?;
     ready(listener.local_addr());
@@ -101,5 +103,6 @@ pub async fn run_services(
     }
     eprintln!("gatehouse: shutting down, draining recordings...");
     recorder.shutdown().await;
+    indexer.shutdown().await;
     Ok(())
 }

@@ -25,6 +25,7 @@ mod docs;
 mod tokenizer;
 
 pub use docs::{IndexSink, SessionContext};
+pub(crate) use docs::kind_name;
 pub use tokenizer::{MAX_GRAM_CHARS, PAD, TRIGRAMS, TrigramTokenizer, WORDS, fold, query_trigrams};
 
 use std::path::{Path, PathBuf};

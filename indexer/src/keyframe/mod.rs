@@ -56,11 +56,16 @@ impl Keyframe {
     }
 }
 
-/// When to take a keyframe: after this much session time...
+/// When to take a keyframe: after this much output since the last one. A seek replays at
+/// most this much through vt100 (about 10 ms): the worst case of showing any moment...
+pub const KEYFRAME_BYTES: u64 = 512 * 1024;
+/// ...or after this much session time, if at least [`KEYFRAME_MIN_BYTES`] of output came
+/// meanwhile. A seek replaying less than that is quick anyway, and a keyframe costs about
+/// as much as emulating a few tens of KiB, so a quiet session is not keyframed every few
+/// seconds for nothing.
 pub const KEYFRAME_INTERVAL: Micros = 5_000_000;
-/// ...or this much output since the last one, whichever comes first. Replaying 256 KiB
-/// through vt100 takes a few milliseconds: the worst case of a seek.
-pub const KEYFRAME_BYTES: u64 = 256 * 1024;
+/// See [`KEYFRAME_INTERVAL`].
+pub const KEYFRAME_MIN_BYTES: u64 = 128 * 1024;
 
 /// Decides when a keyframe is due and takes it from the pipeline's screen.
 #[derive(Debug, Default)]
@@ -87,7 +92,8 @@ impl KeyframeBuilder {
     /// Whether a keyframe is due at time `t`.
     pub(crate) fn due(&self, t: Micros) -> bool {
         self.dirty
-            && (self.bytes_since >= KEYFRAME_BYTES || t.saturating_sub(self.last_t) >= KEYFRAME_INTERVAL)
+            && (self.bytes_since >= KEYFRAME_BYTES
+                || (t.saturating_sub(self.last_t) >= KEYFRAME_INTERVAL && self.bytes_since >= KEYFRAME_MIN_BYTES))
     }
 
     /// Takes a keyframe of `screen` (call at a frame boundary in ground state). Returns

@@ -84,21 +84,34 @@ fn seeking_from_keyframes_equals_full_replay_at_random_times() {
 }
 
 #[test]
-fn keyframes_are_taken_by_time_and_by_bytes() {
-    let w = realistic_session(5, 800_000);
+fn keyframes_follow_the_output_volume() {
+    let w = realistic_session(5, 3_000_000);
     let mut pipeline = SessionIndexer::new(w.cols, w.rows);
     for frame in &w.frames {
         pipeline.push(frame);
     }
     let keyframes = pipeline.finish().keyframes;
-    for pair in keyframes.windows(2) {
-        assert!(pair[0].frame_index < pair[1].frame_index);
-        assert!(pair[0].t <= pair[1].t);
+    // Output bytes before each frame index.
+    let mut before = vec![0u64];
+    for f in &w.frames {
+        let n = match &f.data {
+            gatehouse_recorder::FrameData::Output(b) => b.len() as u64,
+            _ => 0,
+        };
+        before.push(before.last().unwrap() + n);
     }
-    // Consecutive keyframes are never much further apart than the interval, unless a
-    // boundary was not clean; at most a few slip.
-    let late = keyframes.windows(2).filter(|p| p[1].t - p[0].t > 2 * KEYFRAME_INTERVAL + 10_000_000).count();
-    assert!(late <= keyframes.len() / 10, "{late} late of {}", keyframes.len());
+    let total = *before.last().unwrap();
+    assert!(keyframes.len() as u64 >= total / KEYFRAME_BYTES, "{} keyframes for {total} bytes", keyframes.len());
+    let mut last = (0u64, 0u64); // (frame index, t)
+    for k in &keyframes {
+        let bytes = before[k.frame_index as usize] - before[last.0 as usize];
+        assert!(k.frame_index > last.0 && k.t >= last.1);
+        assert!(bytes >= KEYFRAME_MIN_BYTES, "keyframe after only {bytes} bytes");
+        // A keyframe waits for a frame boundary outside any escape sequence: a few frames.
+        assert!(bytes <= KEYFRAME_BYTES + 64 * 1024, "{bytes} bytes without a keyframe");
+        assert!(bytes >= KEYFRAME_BYTES || k.t - last.1 >= KEYFRAME_INTERVAL, "early keyframe at t={}", k.t);
+        last = (k.frame_index, k.t);
+    }
 }
 
 #[test]

@@ -1,0 +1,147 @@
+//! The screen text people saw, for the search index: distinct lines, each kept once per
+//! session with the time it first appeared.
+//!
+//! Two sources, chosen for cost (reading rows back out of `vt100` costs about as much per
+//! row as emulating them, so the screen is not read after every frame):
+//! - **printed lines** ([`printed`]): the text of the output stream, cut into lines where
+//!   the terminal ends or overwrites them. This is every line of scrolling output, at a
+//!   small fraction of the emulation's cost per byte.
+//! - **screen reads**, while a full-screen program runs (alternate screen): the whole
+//!   screen, logical line by logical line, every [`SAMPLE_INTERVAL`] of session time in
+//!   which at least [`SAMPLE_MIN_BYTES`] of output came, and once when the session ends.
+//!   Full-screen programs redraw by moving the cursor, so their printed text comes in
+//!   fragments; the reads give whole rows.
+//!
+//! Lines are trimmed; empty lines are dropped; duplicates (redraws, repeated prompts) are
+//! dropped by a 64-bit hash. Secrets: only output is read, and input typed without echo
+//! never reaches the output.
+
+mod printed;
+
+pub use printed::MAX_LINE;
+
+use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+
+use gatehouse_recorder::Micros;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+
+use printed::Printed;
+
+/// While a full-screen program runs, read the screen at least this often...
+pub const SAMPLE_INTERVAL: Micros = 1_000_000;
+/// ...if at least this much output came since the last read.
+pub const SAMPLE_MIN_BYTES: usize = 256;
+
+/// Forget seen lines past this many (memory bound): a line seen again after that is
+/// indexed again, which only costs a duplicate hit.
+const SEEN_CAP: usize = 1 << 20;
+
+/// One distinct line of screen text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenLine {
+    /// When it was first seen, µs since session start.
+    pub t: Micros,
+    /// The text, trimmed.
+    pub text: String,
+}
+
+/// Collects a session's distinct screen lines.
+#[derive(Debug, Default)]
+pub(crate) struct ScreenText {
+    printed: Printed,
+    seen: FxHashSet<u64>,
+    last_read: Micros,
+    /// Output bytes since the last screen read.
+    bytes: usize,
+}
+
+impl ScreenText {
+    /// Takes the printed lines of output bytes that arrived at `t`.
+    pub(crate) fn output(&mut self, t: Micros, bytes: &[u8], out: &mut Vec<ScreenLine>) {
+        self.bytes += bytes.len();
+        let Self { printed, seen, .. } = self;
+        printed.feed(bytes, &mut |line| keep(seen, t, &String::from_utf8_lossy(line), out));
+    }
+
+    /// Whether a screen read is due at `t` (only while a full-screen program runs).
+    pub(crate) fn read_due(&self, t: Micros, alternate: bool) -> bool {
+        alternate && self.bytes >= SAMPLE_MIN_BYTES && t.saturating_sub(self.last_read) >= SAMPLE_INTERVAL
+    }
+
+    /// Reads the whole screen; keeps its lines not seen before.
+    pub(crate) fn read(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
+        self.last_read = t;
+        self.bytes = 0;
+        for line in screen.contents().split('\n') {
+            keep(&mut self.seen, t, line, out);
+        }
+    }
+
+    /// The end of the session: the line in progress, and a last look at the screen.
+    pub(crate) fn finish(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
+        let Self { printed, seen, .. } = self;
+        printed.flush(&mut |line| keep(seen, t, &String::from_utf8_lossy(line), out));
+        self.read(screen, t, out);
+    }
+}
+
+/// Keeps `line` (trimmed) if it is not empty and was not seen before.
+fn keep(seen: &mut FxHashSet<u64>, t: Micros, line: &str, out: &mut Vec<ScreenLine>) {
+    let text = line.trim();
+    if text.is_empty() {
+        return;
+    }
+    let mut h = FxBuildHasher.build_hasher();
+    text.hash(&mut h);
+    if seen.len() >= SEEN_CAP {
+        seen.clear();
+    }
+    if seen.insert(h.finish()) {
+        out.push(ScreenLine { t, text: text.to_string() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen_of(bytes: &[u8]) -> vt100::Parser {
+        let mut p = vt100::Parser::new(std::num::NonZeroU16::new(5).unwrap(), std::num::NonZeroU16::new(20).unwrap(), 0);
+        p.process(bytes);
+        p
+    }
+
+    #[test]
+    fn lines_are_kept_once_with_their_first_time() {
+        let mut st = ScreenText::default();
+        let mut out = Vec::new();
+        st.output(10, b"alpha\r\nbeta\r\n", &mut out);
+        st.output(20, b"alpha\r\ngamma\r\n  \r\n", &mut out);
+        let got: Vec<_> = out.iter().map(|l| (l.t, l.text.as_str())).collect();
+        assert_eq!(got, [(10, "alpha"), (10, "beta"), (20, "gamma")]);
+    }
+
+    #[test]
+    fn screen_reads_join_wrapped_rows_and_skip_seen_lines() {
+        let p = screen_of(b"0123456789012345678901234\r\nbeta");
+        let mut st = ScreenText::default();
+        let mut out = Vec::new();
+        st.output(1, b"beta\r\n", &mut out);
+        st.read(p.screen(), 5, &mut out);
+        let got: Vec<_> = out.iter().map(|l| (l.t, l.text.as_str())).collect();
+        assert_eq!(got, [(1, "beta"), (5, "0123456789012345678901234")]);
+    }
+
+    #[test]
+    fn reads_are_due_only_in_full_screen_programs_with_output() {
+        let mut st = ScreenText::default();
+        let mut out = Vec::new();
+        st.output(0, &[b'x'; SAMPLE_MIN_BYTES], &mut out);
+        assert!(!st.read_due(SAMPLE_INTERVAL, false));
+        assert!(st.read_due(SAMPLE_INTERVAL, true));
+        assert!(!st.read_due(SAMPLE_INTERVAL - 1, true));
+        st.read(screen_of(b"").screen(), SAMPLE_INTERVAL, &mut out);
+        st.output(SAMPLE_INTERVAL, b"few", &mut out);
+        assert!(!st.read_due(3 * SAMPLE_INTERVAL, true), "too little output since the last read");
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the indexer against real storage (a `file://` store written by the
+//! real recorder), a real tantivy index on disk, and pyarrow reading the Parquet tables.
+
+mod common;
+mod reindex;
+mod tables;

@@ -1,0 +1,3 @@
+//! Integration tests of the query crate: an index built by the real pipeline, searched.
+
+mod search;
