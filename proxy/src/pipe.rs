@@ -176,6 +176,29 @@ impl<T: Weight> Pipe<T> {
         }
     }
 
+    /// Takes the next item and, while it and the following ones are data that `joinable`
+    /// accepts (returning their size), the run of them up to `max` bytes: small packets
+    /// that queued up (a PTY emits ~4 KiB reads) leave as one write and one recorded frame
+    /// instead of many.
+    pub(crate) async fn pop_run(&self, joinable: impl Fn(&T) -> Option<usize>, max: usize) -> Vec<T> {
+        let first = self.pop().await;
+        let Some(mut total) = joinable(&first) else { return vec![first] };
+        let mut run = vec![first];
+        let mut st = self.state.lock().expect("pipe lock");
+        while let Some(n) = st.items.front().and_then(&joinable) {
+            if total + n > max {
+                break;
+            }
+            total += n;
+            let next = st.items.pop_front().expect("front exists");
+            st.bytes -= next.weight();
+            run.push(next);
+        }
+        drop(st);
+        self.writable.notify_one();
+        run
+    }
+
     /// Runs `write` (a write into the other connection) with this pipe's writer marked
     /// busy, waking the opposite producer so it can apply the stuck rule.
     pub(crate) async fn writing<F: Future>(&self, opposite: &Pipe<impl Weight>, write: F) -> F::Output {

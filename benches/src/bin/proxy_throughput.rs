@@ -4,7 +4,8 @@
 //! Also the recorded bytes per GiB transferred (what object storage holds).
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_throughput`
-//! (`GATEHOUSE_BENCH_MIB=256` for a quicker run; default 1024).
+//! (`GATEHOUSE_BENCH_MIB=256` for a quicker run, default 1024; `GATEHOUSE_BENCH_METHODS=exec,pty`
+//! for a subset.)
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -26,7 +27,8 @@ fn main() {
     println!("proxy_throughput: {mib} MiB of random data, best of {REPS}, MB/s (1 MB = 10^6 bytes)");
     println!("{:<8} {:>10} {:>10} {:>10}   {:>14} {:>14}", "method", "direct", "jump host", "gatehouse", "gh/jump", "gh/direct");
     let mut recorded = Vec::new();
-    for method in ["exec", "scp", "pty"] {
+    let methods = std::env::var("GATEHOUSE_BENCH_METHODS").unwrap_or_else(|_| "exec,scp,pty".into());
+    for method in methods.split(',') {
         let mut rates = Vec::new();
         for path in PATHS {
             let mut best = f64::MAX;

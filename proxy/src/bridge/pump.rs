@@ -160,6 +160,32 @@ async fn up(
     }
 }
 
+/// Largest merged output chunk: two SSH packets' worth, so merging never makes a write
+/// wait for much more window than one packet would.
+const MERGE_MAX: usize = 64 * 1024;
+
+fn data_len(m: &TargetMsg) -> Option<usize> {
+    match m {
+        TargetMsg::Data(b) => Some(b.len()),
+        _ => None,
+    }
+}
+
+/// One message from a run of output chunks (copied once, only when there are several).
+fn joined(mut run: Vec<TargetMsg>) -> TargetMsg {
+    if run.len() == 1 {
+        return run.pop().expect("one");
+    }
+    let total = run.iter().filter_map(data_len).sum();
+    let mut v = bytes::BytesMut::with_capacity(total);
+    for m in &run {
+        if let TargetMsg::Data(b) = m {
+            v.extend_from_slice(b);
+        }
+    }
+    TargetMsg::Data(v.freeze())
+}
+
 async fn notify_user(to_user: &ChannelWriteHalf<Msg>, why: &str) {
     let text = format!("\r\ngatehouse: session terminated: {why}\r\n");
     let _ = to_user.extended_data_bytes(1, text.into_bytes()).await;
@@ -174,7 +200,7 @@ async fn down(
 ) -> (Option<i32>, Option<String>, bool) {
     let (mut exit, mut signal) = (None, None);
     loop {
-        match link.down.pop().await {
+        match joined(link.down.pop_run(data_len, MERGE_MAX).await) {
             TargetMsg::Data(b) => {
                 rec.output(&b);
                 record_sftp(rec, decoder, &b, false);
