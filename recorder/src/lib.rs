@@ -76,6 +76,7 @@
 
 pub mod asciicast;
 mod codec;
+mod columns;
 mod error;
 mod frame;
 mod layout;

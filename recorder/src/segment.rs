@@ -5,7 +5,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::codec::{Decoded, FrameReader};
+use crate::columns::ColumnReader;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Micros};
 
@@ -44,10 +44,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Builds the segment object for `raw` (encoded frames) described by `header`.
+/// Builds the segment object for `raw` (a columnar body) described by `header`.
+#[cfg(test)]
 pub(crate) fn seal(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Compressor<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    seal_into(header, raw, zstd, &mut out);
+    out
+}
+
+/// [`seal`] into `out` (cleared first), so a sealer thread can reuse one buffer.
+pub(crate) fn seal_into(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Compressor<'_>, out: &mut Vec<u8>) {
     let bound = zstd::zstd_safe::compress_bound(raw.len());
-    let mut out = Vec::with_capacity(HEADER_LEN + bound + TRAILER_LEN);
+    out.clear();
+    out.reserve(HEADER_LEN + bound + TRAILER_LEN);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     out.extend_from_slice(&(HEADER_LEN as u16).to_le_bytes());
@@ -60,15 +69,16 @@ pub(crate) fn seal(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Compresso
     out.extend_from_slice(&0u32.to_le_bytes()); // body length, patched below
     out.extend_from_slice(&header.prev_hash);
     debug_assert_eq!(out.len(), HEADER_LEN);
-    out.resize(HEADER_LEN + bound, 0);
-    let body_len = zstd
-        .compress_to_buffer(raw, &mut out[HEADER_LEN..])
-        .expect("compress_bound is always enough");
-    out.truncate(HEADER_LEN + body_len);
+    // Compress straight into the spare capacity after the header (no zero-filling of a
+    // megabyte per segment): a cursor at the header's end tells zstd where to start.
+    let mut cursor = std::io::Cursor::new(std::mem::take(out));
+    cursor.set_position(HEADER_LEN as u64);
+    let body_len = zstd.compress_to_buffer(raw, &mut cursor).expect("compress_bound is always enough");
+    *out = cursor.into_inner();
+    debug_assert_eq!(out.len(), HEADER_LEN + body_len);
     out[60..64].copy_from_slice(&(body_len as u32).to_le_bytes());
-    let crc = crc32fast::hash(&out);
+    let crc = crc32fast::hash(out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
 }
 
 /// Checks a segment object's framing and checksum and inflates its body. `name` (the
@@ -124,14 +134,10 @@ pub(crate) fn open(bytes: &[u8], name: &str) -> Result<(Header, Bytes)> {
 /// Decodes a body's frames and checks them against the header.
 pub(crate) fn frames(header: &Header, raw: Bytes, name: &str) -> Result<Vec<Frame>> {
     let bad = |detail: String| Error::corrupt(format!("segment {name}"), detail);
-    let mut reader = FrameReader::new(raw);
+    let mut reader = ColumnReader::new(raw).map_err(bad)?;
     let mut out = Vec::with_capacity(header.frames as usize);
-    while let Some(step) = reader.next_frame() {
-        match step {
-            Decoded::Frame(f) => out.push(f),
-            Decoded::Truncated => return Err(bad(format!("body ends inside a frame at byte {}", reader.offset()))),
-            Decoded::Bad(detail) => return Err(bad(detail)),
-        }
+    while let Some(frame) = reader.next_frame() {
+        out.push(frame.map_err(bad)?);
     }
     let (first, last) = (out.first().map(|f| f.t), out.last().map(|f| f.t));
     if out.len() != header.frames as usize || first.is_some_and(|t| t != header.first_t)
@@ -158,12 +164,13 @@ mod tests {
 
     fn sample() -> (Header, Vec<u8>, Vec<Frame>) {
         let frames = vec![Frame::output(10, "abc"), Frame::input(20, "d"), Frame::resize(30, 100, 40)];
-        let mut raw = Vec::new();
+        let mut rows = Vec::new();
         let mut prev = 0;
         for f in &frames {
-            codec::encode(&mut raw, prev, f.t, &f.data);
+            codec::encode(&mut rows, prev, f.t, &f.data);
             prev = f.t;
         }
+        let (raw, _) = crate::columns::from_rows(&rows);
         let header = Header {
             session: Uuid::now_v7(),
             seq: 7,

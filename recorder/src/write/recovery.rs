@@ -8,13 +8,12 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use time::Duration;
 use uuid::Uuid;
 
+use super::sealer::{Buffers, read_into, seal_rows};
 use super::session::SessionShared;
 use super::spool::{self, Spool};
-use crate::codec::{Decoded, FrameReader};
 use crate::error::Result;
 use crate::frame::{Frame, FrameData};
 use crate::layout;
@@ -104,7 +103,7 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
                 spool.release(spool::remove(&wal));
                 Some(found)
             }
-            None if f.wal => reseal(spool, &wal, &seg, id, seq, &chain, zstd, &mut manifest),
+            None if f.wal => reseal(spool, (&wal, &seg), id, seq, &chain, zstd, &mut manifest),
             None => {
                 manifest.losses.push(format!("sealed segment {seq} in the spool was unreadable"));
                 None
@@ -152,53 +151,32 @@ fn read_sealed(path: &Path, id: Uuid, seq: u64) -> Option<Found> {
 }
 
 /// Seals what a WAL file holds, up to a torn last frame.
-#[allow(clippy::too_many_arguments)]
 fn reseal(
     spool: &Spool,
-    wal: &Path,
-    seg: &Path,
+    (wal, seg): (&Path, &Path),
     id: Uuid,
     seq: u64,
     chain: &[u8; 32],
     zstd: &mut zstd::bulk::Compressor<'_>,
     manifest: &mut Manifest,
 ) -> Option<Found> {
-    let raw = Bytes::from(fs::read(wal).ok()?);
-    let mut reader = FrameReader::new(raw.clone());
-    let mut frames = Vec::new();
-    while let Some(step) = reader.next_frame() {
-        match step {
-            Decoded::Frame(f) => frames.push(f),
-            Decoded::Truncated => break,
-            Decoded::Bad(detail) => {
-                manifest.losses.push(format!("spool file of segment {seq} damaged after {} frames: {detail}", frames.len()));
-                break;
-            }
-        }
-    }
-    let good = &raw[..reader.offset()];
-    if frames.is_empty() {
+    let mut buf = Buffers::default();
+    read_into(wal, &mut buf.rows).ok()?;
+    let Some(sealed) = seal_rows(&mut buf, id, seq, *chain, zstd) else {
         spool.release(spool::remove(wal));
         return None;
-    }
-    let header = segment::Header {
-        session: id,
-        seq,
-        first_t: frames[0].t,
-        last_t: frames[frames.len() - 1].t,
-        frames: frames.len() as u32,
-        raw_len: good.len() as u32,
-        prev_hash: *chain,
     };
-    let bytes = segment::seal(&header, good, zstd);
-    if let Err(e) = spool::write_segment(seg, &bytes) {
+    if let Some(damage) = sealed.stats.damage.as_ref().filter(|d| !d.starts_with("truncated")) {
+        // A torn last frame is what a kill leaves; anything else is worth a note.
+        manifest.losses.push(format!("spool file of segment {seq} damaged after {} frames: {damage}", sealed.stats.frames));
+    }
+    if let Err(e) = spool::write_segment(seg, &buf.segment) {
         tracing::error!("{e}");
         return None;
     }
-    spool.add(bytes.len() as u64);
+    spool.add(buf.segment.len() as u64);
     spool.release(spool::remove(wal));
-    let hash = segment::hash(&bytes);
-    Some((info(seq, &frames, good.len() as u64, bytes.len() as u64, &hash), count(&frames, true), count(&frames, false), hash))
+    Some((sealed.info, sealed.stats.bytes_in, sealed.stats.bytes_out, sealed.hash))
 }
 
 fn info(seq: u64, frames: &[Frame], raw: u64, stored: u64, hash: &[u8; 32]) -> SegmentInfo {

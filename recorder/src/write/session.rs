@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::sealer::SealJob;
@@ -18,6 +18,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::frame::{Event, Frame, FrameData, Micros};
 use crate::manifest::{Manifest, RecordingState, SessionMeta};
+use crate::tap::TapSender;
 
 /// Unflushed bytes that trigger a spool write on the hot path: large enough that a busy
 /// session makes few syscalls, small enough to bound what sits in memory.
@@ -74,20 +75,18 @@ struct Loss {
     to: Micros,
 }
 
-/// The open segment of one session.
+/// The open segment of one session. Only bytes not yet in the spool file stay in memory.
 pub(crate) struct Core {
     inner: Arc<Inner>,
     shared: Arc<SessionShared>,
     seq: u64,
-    /// Encoded frames of the open segment; `raw[..flushed]` is already in the WAL file.
-    raw: Vec<u8>,
-    flushed: usize,
+    /// Encoded frames not yet appended to the WAL file.
+    pending: Vec<u8>,
     wal: Option<File>,
-    first_t: Micros,
-    last_t: Micros,
+    /// Raw bytes of the open segment, in the file or pending.
+    seg_bytes: usize,
     frames: u32,
-    bytes_in: u64,
-    bytes_out: u64,
+    last_t: Micros,
     opened_at: Option<Instant>,
     last_flush: Instant,
     loss: Option<Loss>,
@@ -98,19 +97,15 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(inner: Arc<Inner>, shared: Arc<SessionShared>) -> Self {
-        let cap = inner.config().seal_bytes.min(FLUSH_BYTES * 2);
         Core {
             inner,
             shared,
             seq: 0,
-            raw: Vec::with_capacity(cap),
-            flushed: 0,
+            pending: Vec::new(),
             wal: None,
-            first_t: 0,
-            last_t: 0,
+            seg_bytes: 0,
             frames: 0,
-            bytes_in: 0,
-            bytes_out: 0,
+            last_t: 0,
             opened_at: None,
             last_flush: Instant::now(),
             loss: None,
@@ -145,12 +140,13 @@ impl Core {
 
     /// Encodes a frame if the spool has room. `Ok(false)`: dropped under best-effort.
     fn push(&mut self, t: Micros, data: &FrameData) -> Result<bool> {
-        let before = self.raw.len();
+        let before = self.pending.len();
         let prev = if self.frames == 0 { 0 } else { self.last_t };
-        codec::encode(&mut self.raw, prev, t, data);
+        codec::encode(&mut self.pending, prev, t, data);
+        let n = self.pending.len() - before;
         let spool = &self.inner.spool;
-        if !spool.try_reserve((self.raw.len() - before) as u64) {
-            self.raw.truncate(before);
+        if !spool.try_reserve(n as u64) {
+            self.pending.truncate(before);
             if self.inner.config().policy == SpoolPolicy::BestEffort {
                 return Ok(false);
             }
@@ -165,20 +161,15 @@ impl Core {
             return Err(Error::Unavailable(msg));
         }
         if self.frames == 0 {
-            self.first_t = t;
             self.opened_at = Some(Instant::now());
         }
         self.last_t = t;
         self.frames += 1;
-        match data {
-            FrameData::Output(b) => self.bytes_out += b.len() as u64,
-            FrameData::Input(b) => self.bytes_in += b.len() as u64,
-            _ => {}
-        }
-        if self.raw.len() - self.flushed >= FLUSH_BYTES {
+        self.seg_bytes += n;
+        if self.pending.len() >= FLUSH_BYTES {
             self.flush()?;
         }
-        if self.raw.len() >= self.inner.config().seal_bytes {
+        if self.seg_bytes >= self.inner.config().seal_bytes {
             self.seal()?;
         }
         Ok(true)
@@ -206,10 +197,14 @@ impl Core {
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.flushed < self.raw.len() {
+        if !self.pending.is_empty() {
             let path = spool::wal_path(&self.shared.dir, self.seq);
-            spool::append(&mut self.wal, &path, &self.raw[self.flushed..])?;
-            self.flushed = self.raw.len();
+            spool::append(&mut self.wal, &path, &self.pending)?;
+            self.pending.clear();
+            // A burst can grow the buffer well past the flush size; give that back.
+            if self.pending.capacity() > 4 * FLUSH_BYTES {
+                self.pending.shrink_to(FLUSH_BYTES);
+            }
         }
         self.last_flush = Instant::now();
         Ok(())
@@ -222,29 +217,11 @@ impl Core {
         }
         self.flush()?;
         self.wal = None;
-        let len = self.raw.len();
-        let next = Vec::with_capacity(self.inner.config().seal_bytes.min(FLUSH_BYTES * 2));
-        let raw = std::mem::replace(&mut self.raw, next);
-        // Past the memory budget the sealer re-reads the WAL file instead: the spool on
-        // disk, not RAM, is the buffer when compression falls behind.
-        let raw = self.inner.sealer.carry(len).then_some(raw);
         self.inner.pending.add();
-        self.inner.sealer.send(SealJob::Seal {
-            shared: self.shared.clone(),
-            seq: self.seq,
-            raw,
-            raw_len: len,
-            first_t: self.first_t,
-            last_t: self.last_t,
-            frames: self.frames,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
-        });
+        self.inner.sealer.send(SealJob::Seal { shared: self.shared.clone(), seq: self.seq });
         self.seq += 1;
-        self.flushed = 0;
+        self.seg_bytes = 0;
         self.frames = 0;
-        self.bytes_in = 0;
-        self.bytes_out = 0;
         self.opened_at = None;
         Ok(())
     }
@@ -257,7 +234,7 @@ impl Core {
         let config = self.inner.config();
         let result = if self.opened_at.is_some_and(|at| now.duration_since(at) >= config.seal_age) {
             self.seal()
-        } else if self.flushed < self.raw.len() && now.duration_since(self.last_flush) >= config.flush_interval {
+        } else if !self.pending.is_empty() && now.duration_since(self.last_flush) >= config.flush_interval {
             self.flush()
         } else {
             Ok(())
@@ -307,7 +284,7 @@ impl Core {
 pub struct SessionWriter {
     core: Arc<Mutex<Core>>,
     shared: Arc<SessionShared>,
-    tap: broadcast::Sender<Frame>,
+    tap: TapSender,
     inner: Arc<Inner>,
     start: Instant,
     last_t: Micros,
@@ -318,7 +295,7 @@ impl SessionWriter {
     pub(crate) fn new(
         core: Arc<Mutex<Core>>,
         shared: Arc<SessionShared>,
-        tap: broadcast::Sender<Frame>,
+        tap: TapSender,
         inner: Arc<Inner>,
         start: Instant,
     ) -> Self {
@@ -356,9 +333,8 @@ impl SessionWriter {
     fn write_at(&mut self, t: Micros, data: FrameData) -> Result<()> {
         self.core.lock().expect("session lock").append(t, &data)?;
         self.last_t = t;
-        if self.tap.receiver_count() > 0 {
-            // No subscriber lagging behind can block this: the ring overwrites.
-            let _ = self.tap.send(Frame { t, data });
+        if self.tap.wanted() {
+            self.tap.send(Frame { t, data });
         }
         Ok(())
     }

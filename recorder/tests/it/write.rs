@@ -146,15 +146,15 @@ fn s3() -> (Moto, Relay, Storage) {
 }
 
 fn chunk(i: usize) -> FrameData {
-    // Pseudo-random printable text (xorshift): incompressible, so the spool fills by
-    // bytes rather than by how well zstd does.
+    // Pseudo-random bytes (xorshift): incompressible, so sealing never shrinks what the
+    // spool holds and it fills by bytes, not by how well zstd does.
     let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let text: Vec<u8> = (0..512)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            b'!' + (x % 90) as u8
+            x as u8
         })
         .collect();
     FrameData::Output(text.into())
