@@ -67,11 +67,23 @@
 //! ([`SegmentInfo::hash`]) and repeated in the next segment's header; the manifest's
 //! `chain_head` is the last one's. [`Storage::verify`] checks all of it.
 //!
-//! The uncompressed body is a sequence of frames: `tag: u8` (0 output, 1 input, 2 resize,
-//! 3 marker, 4 event), `dt: LEB128` (µs since the previous frame of the segment; the
-//! first frame's is its absolute time), then for resize `cols: LEB128, rows: LEB128`,
-//! otherwise `len: LEB128` and `len` bytes (marker: UTF-8; event: JSON
-//! `{"kind", "data"}`). The spool's write-ahead files hold exactly this encoding.
+//! The uncompressed body holds the frames as columns, so that zstd sees the terminal
+//! output as one contiguous text:
+//!
+//! ```text
+//! output_len: u32 LE | meta_len: u32 LE | output payloads | meta | other payloads
+//! ```
+//!
+//! `meta` has one entry per frame: `tag: u8` (0 output, 1 input, 2 resize, 3 marker,
+//! 4 event), `dt: LEB128` (µs since the previous frame of the segment; the first frame's
+//! is its absolute time), then for a resize `cols: LEB128, rows: LEB128`, otherwise
+//! `len: LEB128`, the length of its payload: the next `len` bytes of the output column
+//! (output frames) or of the other column (input; marker: UTF-8; event: JSON
+//! `{"kind", "data"}`).
+//!
+//! The spool's write-ahead files hold the same fields as rows, frame after frame
+//! (`tag, dt, len, payload` or `tag, dt, cols, rows`), appended as frames arrive; sealing
+//! turns rows into columns.
 #![warn(missing_docs)]
 
 pub mod asciicast;
