@@ -27,7 +27,7 @@ pub enum Command {
     Serve(cmd::serve::Args),
     /// Run everything with embedded defaults, a demo user and a built-in demo target.
     Demo(cmd::demo::Args),
-    /// Print the commands run in a recording (FILE.cast) as JSON lines.
+    /// Print the commands run in a recording (FILE.cast or a stored SESSION) as JSON lines.
     Commands(cmd::commands::Args),
     /// Manage users: passwords, public keys, groups, TOTP, lockouts.
     User(cmd::user::Args),

@@ -3,54 +3,109 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use futures::StreamExt;
 use gatehouse_indexer::{CommandKind, CommandRecord, Extractor};
-use gatehouse_recorder::{Micros, asciicast};
+use gatehouse_recorder::{Frame, Micros, asciicast};
 
 use super::Ctx;
+use crate::store::{self, StoreArgs};
 
 /// Print the commands run in a recording as JSON lines:
-/// `{"t", "t_end", "command", "kind", "cwd", "exit", "output_excerpt"}` (times in seconds
-/// since the session started; `kind` is "shell" or "program-input").
+/// `{"t", "t_end", "command", "kind", "cwd", "exit", "output_excerpt"}`.
+///
+/// Times are seconds since the session started; `kind` is "shell" (a command line the
+/// shell ran) or "program-input" (a line typed into a program: a REPL, a prompt). Input
+/// typed while the terminal did not echo (passwords) never appears.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// An asciicast v2/v3 file (with "i" input events for best results).
-    pub source: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An asciicast v2/v3 file (best with "i" input events), or a stored session id (or a
+    /// unique prefix of it).
+    pub source: String,
 }
 
 /// Runs `gatehouse commands`.
-pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let file = File::open(&args.source).with_context(|| format!("cannot open {}", args.source.display()))?;
-    let mut frames = asciicast::open(BufReader::new(file)).with_context(|| format!("{}", args.source.display()))?;
-    let header = frames.header();
-    let mut extractor = Extractor::new(header.cols, header.rows);
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let path = Path::new(&args.source);
+    if path.exists() {
+        from_cast(path, &mut out)?;
+    } else if args.source.ends_with(".cast") {
+        anyhow::bail!("{}: no such file", path.display());
+    } else {
+        let errors = from_store(ctx, &args, &mut out)?;
+        out.flush()?;
+        if errors > 0 {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn from_cast(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut frames = asciicast::open(BufReader::new(file)).with_context(|| path.display().to_string())?;
+    let header = frames.header();
+    let mut extractor = Extractor::new(header.cols, header.rows);
     for frame in frames.by_ref() {
         match frame {
-            Ok(frame) => {
-                for record in extractor.push(&frame) {
-                    print(&mut out, &record)?;
-                }
-            }
+            Ok(frame) => push(&mut extractor, &frame, out)?,
             Err(err) => {
                 // Print what the readable part of the recording holds, then the error.
                 for record in extractor.finish() {
-                    print(&mut out, &record)?;
+                    print(out, &record)?;
                 }
                 out.flush()?;
-                return Err(err).with_context(|| format!("{}", args.source.display()));
+                return Err(err).with_context(|| path.display().to_string());
             }
         }
     }
     for record in extractor.finish() {
-        print(&mut out, &record)?;
+        print(out, &record)?;
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Reads a stored session; a damaged segment is reported on stderr (naming it) and the
+/// rest is still read. Returns the number of such errors.
+fn from_store(ctx: &Ctx, args: &Args, out: &mut impl Write) -> anyhow::Result<usize> {
+    let rt = store::runtime()?;
+    let storage = args.store.storage(ctx)?;
+    rt.block_on(async {
+        store::recover_spool(ctx, &storage).await?;
+        let id = storage.resolve(&args.source).await?;
+        let manifest = storage.manifest(id).await?;
+        let mut extractor = Extractor::new(manifest.meta.cols.unwrap_or(80), manifest.meta.rows.unwrap_or(24));
+        let mut frames = std::pin::pin!(storage.frames(&manifest, 0));
+        let mut errors = 0;
+        while let Some(item) = frames.next().await {
+            match item {
+                Ok(frame) => push(&mut extractor, &frame, out)?,
+                Err(e) => {
+                    eprintln!("gatehouse: {e}");
+                    errors += 1;
+                }
+            }
+        }
+        for record in extractor.finish() {
+            print(out, &record)?;
+        }
+        Ok(errors)
+    })
+}
+
+fn push(extractor: &mut Extractor, frame: &Frame, out: &mut impl Write) -> anyhow::Result<()> {
+    for record in extractor.push(frame) {
+        print(out, &record)?;
+    }
+    Ok(())
 }
 
 fn print(out: &mut impl Write, r: &CommandRecord) -> anyhow::Result<()> {

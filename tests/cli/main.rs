@@ -1,4 +1,5 @@
 //! The `gatehouse` binary, run for real against temporary data directories.
 
+mod commands;
 mod control;
 mod recording;

@@ -160,9 +160,9 @@ impl Book {
         std::mem::take(&mut self.ready)
     }
 
-    /// Ends the session: an unfinished command is kept as typed.
+    /// Ends the session. A command still waiting for lines never ran: it is dropped.
     pub(crate) fn finish(&mut self) -> Vec<CommandRecord> {
-        self.flush_pending();
+        self.pending = None;
         self.release_running();
         self.take_ready()
     }

@@ -41,13 +41,15 @@ impl KeyScanner {
     /// Scans one input frame. `bracketed` says whether the terminal is in bracketed-paste
     /// mode: only then do paste markers make the Enters between them literal text.
     pub(crate) fn scan(&mut self, bytes: &[u8], bracketed: bool, mut on_key: impl FnMut(Key)) {
+        // (Used for keys the state machine ignores but whose paste markers still count.)
         for &b in bytes {
             let key = self.step(b, bracketed);
             on_key(key);
         }
     }
 
-    fn step(&mut self, b: u8, bracketed: bool) -> Key {
+    /// Reads one typed byte.
+    pub(crate) fn step(&mut self, b: u8, bracketed: bool) -> Key {
         match self.esc {
             Esc::Start => {
                 self.esc = match b {

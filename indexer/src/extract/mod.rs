@@ -33,8 +33,8 @@
 //!   backslashes, heredocs, compound commands); bash-style history joining or zsh-style
 //!   newlines is picked by whether the line editor switched the cursor keys to
 //!   application mode (zsh's `zle` does, readline does not). The next prompt gives a
-//!   command's end time and its output excerpt (rows between the command and the prompt,
-//!   including rows that scrolled away).
+//!   command's end time and its output excerpt (its first output lines, from a copy of
+//!   its first output bytes, see [`excerpt`]).
 //! * **Full-screen programs.** Keys typed while the alternate screen is active (vim, less,
 //!   top) are never lines; an editor session that touched the alternate screen is not a
 //!   shell line either.
@@ -49,11 +49,15 @@
 //!   accepted; text drawn right of the cursor for other reasons is cut the same way.
 //! * The working directory comes from the prompt text only (`~`, `/path`); the exit status
 //!   is not read.
-//! * A multi-line prompt's upper rows (zsh) can end up in the previous command's excerpt.
+//! * A multi-line prompt's upper rows (zsh) can end up in the previous command's excerpt;
+//!   output that does not end with a newline shares its row with the next prompt and is
+//!   left out of the excerpt. Excerpts are made from the raw output text, so output that
+//!   repaints with cursor movements (not a full-screen program) reads approximately.
 //! * Vi editing mode, and programs that accept a line without printing a newline or
 //!   leaving bracketed-paste mode, are not handled.
 
 mod book;
+mod excerpt;
 mod keys;
 mod prompt;
 mod syntax;
@@ -66,10 +70,11 @@ use std::num::NonZeroU16;
 use gatehouse_recorder::{Frame, FrameData, Micros};
 
 use self::book::{Book, LineInfo};
+use self::excerpt::Excerpt;
 use self::keys::{Key, KeyScanner};
 use self::prompt::{PromptModel, PromptSig};
 use self::syntax::Dialect;
-use self::tracker::{EXCERPT_LINES, Tracker};
+use self::tracker::Tracker;
 use crate::command::CommandRecord;
 
 /// Output bytes allowed between bash's newline and its leaving bracketed-paste mode for
@@ -77,8 +82,31 @@ use crate::command::CommandRecord;
 /// the mode switch; anything longer means the newline was a completion listing's).
 const ACCEPT_SLACK: usize = 4;
 
-/// Longest output excerpt kept, in bytes (the first lines are what an auditor scans).
-const EXCERPT_BYTES: usize = 1024;
+
+/// Bracketed-paste mode switches (`ESC [ ? 2004 h` / `l`): a line editor starts or stops
+/// reading, without its final byte.
+const MODE_SEQ: &[u8] = b"\x1b[?2004";
+const MODE_SEQ_LEN: usize = MODE_SEQ.len();
+
+/// Continues a mode switch whose first `matched` bytes ended the previous chunk: (bytes of
+/// the switch matched so far, and the end of the switch in `bytes` when complete).
+fn continue_mode_seq(mut matched: usize, bytes: &[u8]) -> (usize, Option<usize>) {
+    let mut i = 0;
+    while matched < MODE_SEQ_LEN {
+        match bytes.get(i) {
+            Some(b) if *b == MODE_SEQ[matched] => {
+                matched += 1;
+                i += 1;
+            }
+            Some(_) => return (0, None),
+            None => return (matched, None),
+        }
+    }
+    match bytes.get(i) {
+        Some(_) => (MODE_SEQ_LEN, Some(i + 1)),
+        None => (matched, None),
+    }
+}
 
 /// Replays one session's frames and yields the command lines people ran.
 ///
@@ -118,6 +146,10 @@ pub struct Extractor {
     editor: Editor,
     prompts: PromptModel,
     book: Book,
+    /// The running command's first output bytes.
+    excerpt: Option<Excerpt>,
+    /// Bytes of a bracketed-paste switch that ended the last output chunk.
+    mode_seq: usize,
 }
 
 /// Where and how a typed line began.
@@ -170,8 +202,6 @@ struct Snapshot {
     lines: Vec<String>,
     /// The prompt the line was typed at, if found.
     sig: Option<PromptSig>,
-    /// Absolute row of the line's last row.
-    end_abs: u64,
 }
 
 impl Extractor {
@@ -188,6 +218,8 @@ impl Extractor {
             editor: Editor::default(),
             prompts: PromptModel::default(),
             book: Book::default(),
+            excerpt: None,
+            mode_seq: 0,
         }
     }
 
@@ -208,7 +240,7 @@ impl Extractor {
     /// Ends the session; returns the commands still open (e.g. the last one).
     pub fn finish(mut self) -> Vec<CommandRecord> {
         if self.book.is_running() {
-            let excerpt = self.excerpt(true);
+            let excerpt = self.excerpt.as_ref().and_then(|e| e.text(true));
             self.book.running_excerpt(excerpt);
         }
         self.book.finish()
@@ -240,7 +272,30 @@ impl Extractor {
         // switches, and at newlines while a line end is awaited. Everything else goes to
         // the parser in one piece (the throughput target is ≥ 0.8× bare vt100).
         let mut from = 0;
-        let mut scan = 0;
+        if self.mode_seq > 0 {
+            // A bracketed-paste switch began at the end of the previous chunk.
+            let (matched, used) = continue_mode_seq(self.mode_seq, bytes);
+            self.mode_seq = 0;
+            match (matched, used) {
+                (MODE_SEQ_LEN, Some(end)) => {
+                    self.feed(&bytes[..end], end);
+                    from = end;
+                    self.check_editor();
+                }
+                (m, None) if m > 0 => {
+                    self.mode_seq = m;
+                    self.feed(bytes, bytes.len());
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if bytes.len() - from <= 4 && !bytes[from..].iter().any(|b| *b == b'\n' || *b == 0x1b) {
+            // Echo of a keystroke: nothing to look at.
+            self.feed(&bytes[from..], 0);
+            return;
+        }
+        let mut scan = from;
         while let Some(off) = memchr::memchr2(b'\n', 0x1b, &bytes[scan..]) {
             let at = scan + off;
             if bytes[at] == b'\n' {
@@ -250,9 +305,9 @@ impl Extractor {
                     from = at;
                     self.at_newline();
                 }
-            } else if bytes[at..].starts_with(b"\x1b[?2004") && at + 7 < bytes.len() {
-                let end = at + 8;
-                self.feed(&bytes[from..end], 8);
+            } else if bytes[at..].starts_with(MODE_SEQ) && at + MODE_SEQ_LEN < bytes.len() {
+                let end = at + MODE_SEQ_LEN + 1;
+                self.feed(&bytes[from..end], MODE_SEQ_LEN + 1);
                 from = end;
                 scan = end;
                 self.check_editor();
@@ -260,7 +315,10 @@ impl Extractor {
                 scan = at + 1;
             }
         }
-        self.feed(&bytes[from..], 0);
+        // Output arrives in arbitrary chunks: a switch may continue in the next one.
+        let partial = (1..=MODE_SEQ_LEN).rev().find(|n| bytes[from..].ends_with(&MODE_SEQ[..*n])).unwrap_or(0);
+        self.feed(&bytes[from..], partial);
+        self.mode_seq = partial;
     }
 
     /// Processes a piece of output; `mode_switch` trailing bytes are a mode sequence
@@ -270,6 +328,11 @@ impl Extractor {
             return;
         }
         self.parser.process(piece);
+        if let Some(excerpt) = &mut self.excerpt {
+            if excerpt.wants_more() {
+                excerpt.push(piece);
+            }
+        }
         let drawn = piece.len() - mode_switch;
         if self.editor.on {
             self.editor.bytes += drawn;
@@ -296,10 +359,10 @@ impl Extractor {
 
     /// The start of the line the screen is about to end: the oldest unconsumed Enter's
     /// line, else the line being typed.
-    fn hint(&self) -> Option<LineStart> {
+    fn hint(&self) -> Option<&LineStart> {
         match self.terms.front() {
-            Some(t) => t.start.clone(),
-            None => self.line.clone(),
+            Some(t) => t.start.as_ref(),
+            None => self.line.as_ref(),
         }
     }
 
@@ -348,9 +411,9 @@ impl Extractor {
         let screen = self.parser.screen();
         let alternate = screen.alternate_screen();
         let bracketed = screen.bracketed_paste();
-        let mut keys = Vec::with_capacity(bytes.len());
-        self.keys.scan(bytes, bracketed, |k| keys.push(k));
         if alternate {
+            // Keys for a full-screen program are never lines (paste state still tracked).
+            self.keys.scan(bytes, bracketed, |_| {});
             self.line = None;
             return;
         }
@@ -359,7 +422,8 @@ impl Extractor {
         }
         // After the first line end in a frame, the next line's start is not on screen yet.
         let mut position_known = true;
-        for key in keys {
+        for &b in bytes {
+            let key = self.keys.step(b, bracketed);
             if self.line.is_none() {
                 self.line = Some(self.line_start(position_known));
             }
@@ -391,8 +455,11 @@ impl Extractor {
             let screen = self.parser.screen();
             let (row, col) = screen.cursor_position();
             start.pos = Some((self.parser.callbacks().scrolled + u64::from(row), col));
-            start.sig = Some(text::sig_at(screen, row, col));
-            start.rprompt = text::right_text(screen, row, col);
+            let row_text = text::read_row(screen, row);
+            let (left, rest) = text::split_at_col(&row_text, col);
+            start.sig = Some(PromptSig { text: left, col });
+            let rest = rest.trim();
+            start.rprompt = (!rest.is_empty()).then(|| rest.to_string());
         }
         start
     }
@@ -423,7 +490,7 @@ impl Extractor {
         }
         if interrupted {
             if self.book.interrupt(dialect) {
-                self.command_started(snap.end_abs);
+                self.command_started();
             }
             return;
         }
@@ -439,7 +506,7 @@ impl Extractor {
         if term.no_echo {
             return;
         }
-        let snap = self.snapshot(term.start.clone());
+        let snap = self.snapshot(term.start.as_ref());
         if self.editor.seen {
             // The shell edits its lines with bracketed paste on; this is a program's line
             // (or type-ahead, withdrawn if the shell re-echoes it).
@@ -455,7 +522,7 @@ impl Extractor {
             }
         } else if term.key == Key::Interrupt {
             if self.book.interrupt(Dialect::Bash) {
-                self.command_started(snap.end_abs);
+                self.command_started();
             }
         } else {
             self.shell_lines(&snap.lines, term.t, &snap, Dialect::Bash, false);
@@ -471,7 +538,7 @@ impl Extractor {
         if self.book.has_pending() {
             if self.prompts.is_primary(sig) {
                 if self.book.flush_pending() {
-                    self.command_started(snap.end_abs);
+                    self.command_started();
                 }
             } else {
                 self.prompts.learn_continuation(sig);
@@ -490,7 +557,7 @@ impl Extractor {
         let cwd = snap.sig.as_ref().and_then(|s| prompt::cwd(&s.text));
         let info = LineInfo { t, cwd, dialect };
         if self.book.shell_lines(lines, &info, replay) {
-            self.command_started(snap.end_abs);
+            self.command_started();
         }
     }
 
@@ -501,17 +568,15 @@ impl Extractor {
         }
     }
 
-    /// A shell command was accepted; its output starts below its last row.
-    fn command_started(&mut self, end_abs: u64) {
-        let tracker = self.parser.callbacks_mut();
-        tracker.excerpt_from = Some(end_abs + 1);
-        tracker.excerpt.clear();
+    /// A shell command was accepted: its output starts with the next output byte.
+    fn command_started(&mut self) {
+        self.excerpt = Some(Excerpt::default());
     }
 
     /// A prompt was drawn at `t`: it may end the running command.
     fn prompt_event(&mut self, t: Micros) {
         if self.book.is_running() {
-            let excerpt = self.excerpt(false);
+            let excerpt = self.excerpt.as_ref().and_then(|e| e.text(false));
             self.book.prompt(t, excerpt);
         }
     }
@@ -523,75 +588,59 @@ impl Extractor {
         (self.parser.callbacks().scrolled + u64::from(row), col)
     }
 
-    /// Reads the line that ends at the cursor's row, starting after its prompt.
-    fn snapshot(&self, hint: Option<LineStart>) -> Snapshot {
+    /// Reads the line that ends at the cursor's row, starting after its prompt: the row
+    /// (nearest the cursor) that starts with the line's own prompt, else with a known
+    /// prompt; typed ahead, also a known prompt drawn mid-row.
+    fn snapshot(&self, hint: Option<&LineStart>) -> Snapshot {
         let screen = self.parser.screen();
-        let scrolled = self.parser.callbacks().scrolled;
         let (crow, _) = screen.cursor_position();
         let end = text::wrapped_end(screen, crow);
-        let mut start: Option<(u16, PromptSig)> = None;
-        if let Some(sig) = hint.as_ref().and_then(|h| h.sig.as_ref()) {
-            if sig.col == 0 {
-                // No prompt: the line starts where typing started, if still on screen.
-                let row = hint
-                    .as_ref()
-                    .and_then(|h| h.pos)
-                    .and_then(|(abs, _)| abs.checked_sub(scrolled))
-                    .and_then(|r| u16::try_from(r).ok())
-                    .filter(|r| *r <= crow)
-                    .unwrap_or_else(|| text::wrapped_start(screen, crow));
-                start = Some((row, sig.clone()));
-            } else {
-                start = (0..=crow).rev().find(|r| text::starts_with(screen, *r, sig)).map(|r| (r, sig.clone()));
-            }
+        let hint_sig = hint.and_then(|h| h.sig.as_ref());
+        // (row, column where typing starts, prompt, the row's text if read)
+        let mut found: Option<(u16, u16, Option<PromptSig>, Option<String>)> = None;
+        if let Some(sig) = hint_sig.filter(|s| s.col == 0) {
+            // No prompt: the line starts where typing started, if still on screen.
+            let scrolled = self.parser.callbacks().scrolled;
+            let row = hint
+                .and_then(|h| h.pos)
+                .and_then(|(abs, _)| abs.checked_sub(scrolled))
+                .and_then(|r| u16::try_from(r).ok())
+                .filter(|r| *r <= crow)
+                .unwrap_or_else(|| text::wrapped_start(screen, crow));
+            found = Some((row, 0, Some(sig.clone()), None));
         }
-        if start.is_none() {
-            start = (0..=crow)
-                .rev()
-                .find_map(|r| self.prompts.known().find(|s| text::starts_with(screen, r, s)).map(|s| (r, s.clone())));
-        }
-        let (row, col, sig) = match start {
-            Some((row, sig)) => (row, sig.col, Some(sig)),
-            None => (text::wrapped_start(screen, crow), 0, None),
+        let mut rows: Vec<Option<String>> = vec![None; usize::from(crow) + 1];
+        let mut row_text = |r: u16| -> String {
+            rows[usize::from(r)].get_or_insert_with(|| text::read_row(screen, r)).clone()
         };
-        let mut lines = text::region(screen, row, col, end.max(row));
-        if let (Some(first), Some(rp)) = (lines.first_mut(), hint.as_ref().and_then(|h| h.rprompt.as_ref())) {
+        if let Some(sig) = hint_sig.filter(|s| s.col > 0) {
+            found = (0..=crow).rev().find_map(|r| {
+                let t = row_text(r);
+                text::starts_with(&t, sig).then(|| (r, sig.col, Some(sig.clone()), Some(t)))
+            });
+        }
+        if found.is_none() {
+            let typed_ahead = hint_sig.is_none();
+            found = (0..=crow).rev().find_map(|r| {
+                let t = row_text(r);
+                let hit = self.prompts.known().find(|s| text::starts_with(&t, s)).map(|s| (s.col, s.clone()));
+                let hit = hit.or_else(|| {
+                    // Typed ahead: bash may have drawn its prompt right after the keys the
+                    // terminal echoed while a command ran.
+                    typed_ahead.then(|| self.prompts.known().find_map(|s| text::find_in_row(&t, s).map(|c| (c, s.clone())))).flatten()
+                });
+                hit.map(|(col, sig)| (r, col, Some(sig), Some(t)))
+            });
+        }
+        let (row, col, sig, text) = found.unwrap_or((text::wrapped_start(screen, crow), 0, None, None));
+        let mut lines = match text {
+            Some(t) if end == row => vec![text::split_at_col(&t, col).1.to_string()],
+            _ => text::region(screen, row, col, end.max(row)),
+        };
+        if let (Some(first), Some(rp)) = (lines.first_mut(), hint.and_then(|h| h.rprompt.as_ref())) {
             text::strip_rprompt(first, rp);
         }
-        Snapshot { lines, sig, end_abs: scrolled + u64::from(end.max(row)) }
-    }
-
-    /// The running command's output so far: rows kept as they scrolled away, then rows
-    /// on screen above the cursor (`with_cursor_row`: and the cursor's row).
-    fn excerpt(&self, with_cursor_row: bool) -> Option<String> {
-        let tracker = self.parser.callbacks();
-        let from = tracker.excerpt_from?;
-        let screen = self.parser.screen();
-        if screen.alternate_screen() {
-            return None;
-        }
-        let (crow, _) = screen.cursor_position();
-        let last = if with_cursor_row { u32::from(crow) + 1 } else { u32::from(crow) };
-        let first = u32::try_from(from.saturating_sub(tracker.scrolled)).unwrap_or(u32::MAX);
-        let mut lines: Vec<String> = tracker.excerpt.clone();
-        for r in first..last {
-            if lines.len() >= EXCERPT_LINES {
-                break;
-            }
-            lines.push(text::row_from(screen, r as u16, 0));
-        }
-        while lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
-        }
-        let mut s = lines.join("\n");
-        if s.len() > EXCERPT_BYTES {
-            let mut cut = EXCERPT_BYTES;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            s.truncate(cut);
-        }
-        (!s.trim().is_empty()).then_some(s)
+        Snapshot { lines, sig }
     }
 }
 

@@ -108,9 +108,9 @@ impl Lexer {
             return Sep::Newline;
         }
         self.continued = false;
-        let chars: Vec<char> = line.chars().collect();
+        let chars = line.as_bytes();
         let mut i = 0;
-        let mut word = String::new();
+        let mut word: Vec<u8> = Vec::new();
         let mut word_plain = true;
         let mut saw_word = false;
         while i < chars.len() {
@@ -118,18 +118,18 @@ impl Lexer {
             let next = chars.get(i + 1).copied();
             match self.stack.last() {
                 Some(Ctx::Single) => {
-                    if c == '\'' {
+                    if c == b'\'' {
                         self.stack.pop();
                     }
                     i += 1;
                     continue;
                 }
                 Some(Ctx::DollarSingle) => {
-                    if c == '\\' {
+                    if c == b'\\' {
                         i += 2;
                         continue;
                     }
-                    if c == '\'' {
+                    if c == b'\'' {
                         self.stack.pop();
                     }
                     i += 1;
@@ -137,17 +137,17 @@ impl Lexer {
                 }
                 Some(Ctx::Double) => {
                     match c {
-                        '\\' if next.is_none() => self.continued = true,
-                        '\\' => i += 1,
-                        '"' => {
+                        b'\\' if next.is_none() => self.continued = true,
+                        b'\\' => i += 1,
+                        b'"' => {
                             self.stack.pop();
                         }
-                        '`' => self.stack.push(Ctx::Backtick),
-                        '$' if next == Some('(') => {
+                        b'`' => self.stack.push(Ctx::Backtick),
+                        b'$' if next == Some(b'(') => {
                             i += 1;
                             self.open_dollar_paren(&chars, &mut i);
                         }
-                        '$' if next == Some('{') => {
+                        b'$' if next == Some(b'{') => {
                             i += 1;
                             self.stack.push(Ctx::Param);
                         }
@@ -158,8 +158,8 @@ impl Lexer {
                 }
                 Some(Ctx::Backtick) => {
                     match c {
-                        '\\' => i += 1,
-                        '`' => {
+                        b'\\' => i += 1,
+                        b'`' => {
                             self.stack.pop();
                         }
                         _ => {}
@@ -169,12 +169,12 @@ impl Lexer {
                 }
                 Some(Ctx::Param) => {
                     match c {
-                        '\\' => i += 1,
-                        '}' => {
+                        b'\\' => i += 1,
+                        b'}' => {
                             self.stack.pop();
                         }
-                        '\'' => self.stack.push(Ctx::Single),
-                        '"' => self.stack.push(Ctx::Double),
+                        b'\'' => self.stack.push(Ctx::Single),
+                        b'"' => self.stack.push(Ctx::Double),
                         _ => {}
                     }
                     i += 1;
@@ -183,9 +183,9 @@ impl Lexer {
                 Some(Ctx::Arith(depth)) => {
                     let depth = *depth;
                     match c {
-                        '(' => *self.stack.last_mut().unwrap() = Ctx::Arith(depth + 1),
-                        ')' if depth > 0 => *self.stack.last_mut().unwrap() = Ctx::Arith(depth - 1),
-                        ')' if next == Some(')') => {
+                        b'(' => *self.stack.last_mut().unwrap() = Ctx::Arith(depth + 1),
+                        b')' if depth > 0 => *self.stack.last_mut().unwrap() = Ctx::Arith(depth - 1),
+                        b')' if next == Some(b')') => {
                             self.stack.pop();
                             i += 1;
                         }
@@ -197,90 +197,90 @@ impl Lexer {
                 _ => {}
             }
             // Unquoted text: words, operators, comments.
-            if c == ' ' || c == '\t' {
+            if c == b' ' || c == b'\t' {
                 self.end_word(&mut word, &mut word_plain, &mut saw_word);
                 i += 1;
                 continue;
             }
-            if c == '#' && word.is_empty() && !saw_word_char(&chars, i) {
+            if c == b'#' && word.is_empty() && !saw_word_char(&chars, i) {
                 break; // a comment runs to the end of the line
             }
             match c {
-                '\\' => {
+                b'\\' => {
                     if next.is_none() {
                         self.continued = true;
                         i += 1;
                         continue;
                     }
                     word.push(c);
-                    word.push(next.unwrap_or(' '));
+                    word.push(next.unwrap_or(b' '));
                     word_plain = false;
                     i += 2;
                     continue;
                 }
-                '\'' => {
+                b'\'' => {
                     word_plain = false;
                     word.push(c);
-                    let dollar = i > 0 && chars[i - 1] == '$';
+                    let dollar = i > 0 && chars[i - 1] == b'$';
                     self.stack.push(if dollar { Ctx::DollarSingle } else { Ctx::Single });
                 }
-                '"' => {
+                b'"' => {
                     word_plain = false;
                     word.push(c);
                     self.stack.push(Ctx::Double);
                 }
-                '`' => {
+                b'`' => {
                     word_plain = false;
                     word.push(c);
                     self.stack.push(Ctx::Backtick);
                 }
-                '$' if next == Some('(') => {
+                b'$' if next == Some(b'(') => {
                     word_plain = false;
-                    word.push_str("$(");
+                    word.extend_from_slice(b"$(");
                     i += 1;
                     self.open_dollar_paren(&chars, &mut i);
                 }
-                '$' if next == Some('{') => {
+                b'$' if next == Some(b'{') => {
                     word_plain = false;
-                    word.push_str("${");
+                    word.extend_from_slice(b"${");
                     i += 1;
                     self.stack.push(Ctx::Param);
                 }
-                ';' | '&' | '|' | '(' | ')' => {
+                b';' | b'&' | b'|' | b'(' | b')' => {
                     self.end_word(&mut word, &mut word_plain, &mut saw_word);
                     let op = operator(&chars, i);
                     i += op.len();
                     self.operator(op, &chars, &mut i);
                     continue;
                 }
-                '<' if next == Some('<') && chars.get(i + 2) == Some(&'<') => {
+                b'<' if next == Some(b'<') && chars.get(i + 2) == Some(&b'<') => {
                     // A here-string (`<<<`), not a heredoc.
                     self.end_word(&mut word, &mut word_plain, &mut saw_word);
                     i += 3;
                     continue;
                 }
-                '<' if next == Some('<') => {
+                b'<' if next == Some(b'<') => {
                     self.end_word(&mut word, &mut word_plain, &mut saw_word);
                     i += 2;
-                    let strip = chars.get(i) == Some(&'-');
+                    let strip = chars.get(i) == Some(&b'-');
                     if strip {
                         i += 1;
                     }
-                    while chars.get(i).is_some_and(|c| *c == ' ' || *c == '\t') {
+                    while chars.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
                         i += 1;
                     }
-                    let mut delim = String::new();
+                    let mut delim: Vec<u8> = Vec::new();
                     while let Some(&d) = chars.get(i) {
-                        if d == ' ' || d == '\t' || d == ';' || d == '|' || d == '&' || d == ')' || d == '<' || d == '>' {
+                        if d == b' ' || d == b'\t' || d == b';' || d == b'|' || d == b'&' || d == b')' || d == b'<' || d == b'>' {
                             break;
                         }
-                        if d != '\'' && d != '"' && d != '\\' {
+                        if d != b'\'' && d != b'"' && d != b'\\' {
                             delim.push(d);
                         }
                         i += 1;
                     }
                     if !delim.is_empty() {
-                        self.announced.push((delim, strip));
+                        self.announced.push((String::from_utf8_lossy(&delim).into_owned(), strip));
                     }
                     self.push_tok(Tok::Word);
                     self.cmd_pos = false;
@@ -320,9 +320,9 @@ impl Lexer {
         }
     }
 
-    fn open_dollar_paren(&mut self, chars: &[char], i: &mut usize) {
+    fn open_dollar_paren(&mut self, chars: &[u8], i: &mut usize) {
         // `*i` points at the `(` after `$`.
-        if chars.get(*i + 1) == Some(&'(') {
+        if chars.get(*i + 1) == Some(&b'(') {
             *i += 1;
             self.stack.push(Ctx::Arith(0));
         } else {
@@ -330,15 +330,15 @@ impl Lexer {
         }
     }
 
-    fn operator(&mut self, op: &'static str, chars: &[char], i: &mut usize) {
+    fn operator(&mut self, op: &'static str, chars: &[u8], i: &mut usize) {
         match op {
             "(" => {
                 // `name()` (a function definition) or a subshell.
                 let mut j = *i;
-                while chars.get(j).is_some_and(|c| *c == ' ') {
+                while chars.get(j).is_some_and(|c| *c == b' ') {
                     j += 1;
                 }
-                if chars.get(j) == Some(&')') && !self.cmd_pos {
+                if chars.get(j) == Some(&b')') && !self.cmd_pos {
                     *i = j + 1;
                     self.push_tok(Tok::Key("("));
                     self.push_tok(Tok::Key(")"));
@@ -349,7 +349,7 @@ impl Lexer {
                     self.push_tok(Tok::Key("("));
                     return;
                 }
-                if chars.get(*i) == Some(&'(') {
+                if chars.get(*i) == Some(&b'(') {
                     *i += 1;
                     self.stack.push(Ctx::Arith(0));
                 } else {
@@ -383,11 +383,11 @@ impl Lexer {
         self.push_tok(Tok::Key(op));
     }
 
-    fn end_word(&mut self, word: &mut String, plain: &mut bool, saw_word: &mut bool) {
+    fn end_word(&mut self, word: &mut Vec<u8>, plain: &mut bool, saw_word: &mut bool) {
         if word.is_empty() {
             return;
         }
-        let w = std::mem::take(word);
+        let w = String::from_utf8_lossy(&std::mem::take(word)).into_owned();
         let was_plain = std::mem::replace(plain, true);
         *saw_word = true;
         if let Some(Ctx::Case(state)) = self.stack.last().cloned() {
@@ -487,28 +487,28 @@ const NO_SEMI_AFTER: &[&str] = &[
     "||", "|&", "in", "!", "function",
 ];
 
-fn operator(chars: &[char], i: usize) -> &'static str {
+fn operator(chars: &[u8], i: usize) -> &'static str {
     let c = chars[i];
     let n = chars.get(i + 1).copied();
     let n2 = chars.get(i + 2).copied();
     match (c, n, n2) {
-        (';', Some(';'), Some('&')) => ";;&",
-        (';', Some(';'), _) => ";;",
-        (';', Some('&'), _) => ";&",
-        (';', _, _) => ";",
-        ('&', Some('&'), _) => "&&",
-        ('&', _, _) => "&",
-        ('|', Some('|'), _) => "||",
-        ('|', Some('&'), _) => "|&",
-        ('|', _, _) => "|",
-        ('(', _, _) => "(",
+        (b';', Some(b';'), Some(b'&')) => ";;&",
+        (b';', Some(b';'), _) => ";;",
+        (b';', Some(b'&'), _) => ";&",
+        (b';', _, _) => ";",
+        (b'&', Some(b'&'), _) => "&&",
+        (b'&', _, _) => "&",
+        (b'|', Some(b'|'), _) => "||",
+        (b'|', Some(b'&'), _) => "|&",
+        (b'|', _, _) => "|",
+        (b'(', _, _) => "(",
         _ => ")",
     }
 }
 
 /// Whether the `#` at `i` continues a word (`a#b`), in which case it is no comment.
-fn saw_word_char(chars: &[char], i: usize) -> bool {
-    i > 0 && !matches!(chars[i - 1], ' ' | '\t' | ';' | '&' | '|' | '(' | ')')
+fn saw_word_char(chars: &[u8], i: usize) -> bool {
+    i > 0 && !matches!(chars[i - 1], b' ' | b'\t' | b';' | b'&' | b'|' | b'(' | b')')
 }
 
 /// Whether the shell would run these lines as one complete command.

@@ -1,32 +1,74 @@
-//! Reading text off the emulated screen: cells of a row, a typed line that may wrap over
-//! several rows, a right-aligned prompt (zsh `RPROMPT`) to cut off, and prompt matching.
+//! Reading text off the emulated screen: a row as text and its split at a column, a typed
+//! line that may wrap over several rows, a right-aligned prompt (zsh `RPROMPT`) to cut
+//! off, and where a prompt was drawn.
+//!
+//! Rows are read with `Screen::contents_between`, which walks a row's cells once; reading
+//! cell by cell through `Screen::cell` costs a row lookup per cell. Columns are counted
+//! the way `vt100` lays characters out (wide characters take two cells).
+
+use unicode_width::UnicodeWidthChar;
 
 use super::prompt::PromptSig;
 
-/// The text of cells `from..to` of `row`: an empty cell reads as a space, a wide
-/// character once. Not trimmed.
-pub(crate) fn cells(screen: &vt100::Screen, row: u16, from: u16, to: u16) -> String {
-    let mut s = String::new();
-    for col in from..to {
-        let Some(cell) = screen.cell(row, col) else { break };
-        if cell.is_wide_continuation() {
-            continue;
-        }
-        if cell.has_contents() {
-            s.push_str(cell.contents());
-        } else {
-            s.push(' ');
-        }
+/// The cells a character takes, as `vt100` draws it.
+fn char_width(c: char) -> u16 {
+    // `vt100` draws characters without a width as one cell and caps widths at two.
+    match c.width() {
+        Some(w) => w.min(2) as u16,
+        None => 1,
     }
+}
+
+/// The text of `row` (an empty cell between characters reads as a space), without
+/// trailing blanks.
+pub(crate) fn read_row(screen: &vt100::Screen, row: u16) -> String {
+    let mut s = screen.contents_between(row, 0, row + 1, 0);
+    s.truncate(s.trim_end().len());
     s
 }
 
-/// The text of `row` from column `from` to its end, without trailing blanks.
-pub(crate) fn row_from(screen: &vt100::Screen, row: u16, from: u16) -> String {
+/// Splits a row's text at column `col`: the part left of it, padded with blanks to `col`
+/// cells, and the rest.
+pub(crate) fn split_at_col(row: &str, col: u16) -> (String, &str) {
+    let mut width = 0;
+    for (i, c) in row.char_indices() {
+        if width >= col {
+            return (row[..i].to_string(), &row[i..]);
+        }
+        width += char_width(c);
+    }
+    let mut left = row.to_string();
+    left.extend(std::iter::repeat_n(' ', usize::from(col.saturating_sub(width))));
+    (left, "")
+}
+
+/// The column right after the last place in `row` (not at its start) where the prompt
+/// text `sig` appears (bash draws its prompt wherever the cursor is, e.g. after echoed
+/// type-ahead).
+pub(crate) fn find_in_row(row: &str, sig: &PromptSig) -> Option<u16> {
+    let want = sig.text.trim_end();
+    if want.is_empty() {
+        return None;
+    }
+    let at = row.rfind(want).filter(|at| *at > 0)?;
+    let before: u16 = row[..at].chars().map(char_width).sum();
+    Some(before + sig.col)
+}
+
+/// The text typed from (`row`, `col`) to the end of `end_row`, as logical lines: wrapped
+/// rows are joined, other row breaks become line breaks. Trailing blank lines dropped.
+pub(crate) fn region(screen: &vt100::Screen, row: u16, col: u16, end_row: u16) -> Vec<String> {
     let (_, cols) = screen.size();
-    let mut s = cells(screen, row, from, cols.get());
-    s.truncate(s.trim_end().len());
-    s
+    let text = if end_row > row {
+        screen.contents_between(row, col, end_row, cols.get())
+    } else {
+        screen.contents_between(row, col, row + 1, 0)
+    };
+    let mut lines: Vec<String> = text.split('\n').map(|l| l.trim_end().to_string()).collect();
+    while lines.len() > 1 && lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines
 }
 
 /// The last row of the logical line that continues `row` through auto-wrapped rows.
@@ -46,34 +88,6 @@ pub(crate) fn wrapped_start(screen: &vt100::Screen, mut row: u16) -> u16 {
     row
 }
 
-/// The text typed from (`row`, `col`) to the end of `end_row`, as logical lines: wrapped
-/// rows are joined, other row breaks become line breaks. Trailing blank lines dropped.
-pub(crate) fn region(screen: &vt100::Screen, row: u16, col: u16, end_row: u16) -> Vec<String> {
-    let (_, cols) = screen.size();
-    let mut lines = vec![String::new()];
-    for r in row..=end_row {
-        let from = if r == row { col } else { 0 };
-        let wrapped = screen.row_wrapped(r) && r < end_row;
-        let text = if wrapped { cells(screen, r, from, cols.get()) } else { row_from(screen, r, from) };
-        lines.last_mut().expect("never empty").push_str(&text);
-        if !wrapped && r < end_row {
-            lines.push(String::new());
-        }
-    }
-    while lines.len() > 1 && lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
-    }
-    lines
-}
-
-/// Text drawn right of `col` on `row` after a gap, such as a right prompt: (its column,
-/// its text). `None` when the rest of the row is blank.
-pub(crate) fn right_text(screen: &vt100::Screen, row: u16, col: u16) -> Option<String> {
-    let rest = row_from(screen, row, col);
-    let t = rest.trim();
-    (!t.is_empty()).then(|| t.to_string())
-}
-
 /// Cuts a right prompt off the end of a typed line: `line` ends with `rprompt` after a
 /// gap of at least two blanks.
 pub(crate) fn strip_rprompt(line: &mut String, rprompt: &str) {
@@ -89,14 +103,9 @@ pub(crate) fn strip_rprompt(line: &mut String, rprompt: &str) {
     }
 }
 
-/// The prompt signature of (`row`, `col`): the cells left of it.
-pub(crate) fn sig_at(screen: &vt100::Screen, row: u16, col: u16) -> PromptSig {
-    PromptSig { text: cells(screen, row, 0, col), col }
-}
-
-/// Whether `row` starts with the prompt `sig` (same cells left of `sig.col`).
-pub(crate) fn starts_with(screen: &vt100::Screen, row: u16, sig: &PromptSig) -> bool {
-    sig.col > 0 && cells(screen, row, 0, sig.col) == sig.text
+/// Whether a row's text starts with the prompt `sig`.
+pub(crate) fn starts_with(row: &str, sig: &PromptSig) -> bool {
+    sig.col > 0 && split_at_col(row, sig.col).0.trim_end() == sig.text.trim_end()
 }
 
 #[cfg(test)]
@@ -129,6 +138,19 @@ mod tests {
     }
 
     #[test]
+    fn split_table() {
+        let cases: &[(&str, u16, &str, &str)] = &[
+            ("root@box:~# ls", 12, "root@box:~# ", "ls"),
+            ("root@box:~#", 12, "root@box:~# ", ""),
+            ("日本$ ls", 6, "日本$ ", "ls"),
+            ("$ ", 0, "", "$ "),
+        ];
+        for (row, col, left, rest) in cases {
+            assert_eq!(split_at_col(row, *col), (left.to_string(), *rest), "{row:?}");
+        }
+    }
+
+    #[test]
     fn rprompt_table() {
         let cases: &[(&str, &str, &str)] = &[
             ("ls -a /                     [0]", "[0]", "ls -a /"),
@@ -147,11 +169,14 @@ mod tests {
     #[test]
     fn prompt_matching() {
         let p = screen(30, b"root@box:~# ls\r\n\x1b[31mroot\x1b[0m@box:~# pwd");
-        let sig = sig_at(p.screen(), 0, 12);
+        let row0 = read_row(p.screen(), 0);
+        let sig = PromptSig { text: split_at_col(&row0, 12).0, col: 12 };
         assert_eq!(sig.text, "root@box:~# ");
-        assert!(starts_with(p.screen(), 1, &sig), "colours do not matter");
-        assert!(!starts_with(p.screen(), 2, &sig));
-        assert_eq!(right_text(p.screen(), 0, 12).as_deref(), Some("ls"));
-        assert_eq!(right_text(p.screen(), 2, 0), None);
+        assert!(starts_with(&read_row(p.screen(), 1), &sig), "colours do not matter");
+        assert!(!starts_with(&read_row(p.screen(), 2), &sig));
+        let sig = PromptSig { text: "$ ".into(), col: 2 };
+        assert!(!starts_with("echo ahead$ echo ahead", &sig));
+        assert_eq!(find_in_row("echo ahead$ echo ahead", &sig), Some(12));
+        assert_eq!(find_in_row("$ echo", &sig), None, "a prompt at the start is not mid-row");
     }
 }

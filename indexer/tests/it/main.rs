@@ -2,5 +2,6 @@
 //! real recorder), a real tantivy index on disk, and pyarrow reading the Parquet tables.
 
 mod common;
+mod extract;
 mod reindex;
 mod tables;
