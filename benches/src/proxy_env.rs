@@ -75,7 +75,7 @@ pub fn maybe_serve() {
         let storage = gatehouse_recorder::Storage::from_url(&format!("file://{}", store_dir.display())).unwrap();
         let recorder = gatehouse_recorder::Recorder::open(
             storage,
-            gatehouse_recorder::RecorderConfig::new(data_dir.join("spool")).with_spool_limit(8 << 30),
+            experiment(gatehouse_recorder::RecorderConfig::new(data_dir.join("spool")).with_spool_limit(8 << 30)),
         )
         .await
         .unwrap();
@@ -273,4 +273,17 @@ pub fn random_file(path: &Path, len: u64) {
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// Recorder tuning experiments: `GATEHOUSE_BENCH_SEAL_MIB` (segment size, default 1) and
+/// `GATEHOUSE_BENCH_ZSTD` (level, default 3) change what the server half records with.
+fn experiment(c: gatehouse_recorder::RecorderConfig) -> gatehouse_recorder::RecorderConfig {
+    let c = match std::env::var("GATEHOUSE_BENCH_SEAL_MIB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(m) => c.with_seal(m << 20, Duration::from_secs(5)),
+        None => c,
+    };
+    match std::env::var("GATEHOUSE_BENCH_ZSTD").ok().and_then(|v| v.parse::<i32>().ok()) {
+        Some(l) => c.with_zstd_level(l),
+        None => c,
+    }
 }
