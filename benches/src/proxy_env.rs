@@ -232,10 +232,11 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 fn dir_size(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    // Entries may vanish while we walk (the store renames its temporary files).
     rd.flatten()
-        .map(|e| {
-            let m = e.metadata().unwrap();
-            if m.is_dir() { dir_size(&e.path()) } else { m.len() }
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some(if m.is_dir() { dir_size(&e.path()) } else { m.len() })
         })
         .sum()
 }
