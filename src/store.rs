@@ -52,7 +52,10 @@ pub async fn open_recorder(ctx: &Ctx, storage: Storage) -> anyhow::Result<Record
 /// live process are left alone.
 pub async fn recover_spool(ctx: &Ctx, storage: &Storage) -> anyhow::Result<()> {
     let spool = ctx.data_dir.join("spool");
-    let leftovers = std::fs::read_dir(&spool).map(|mut d| d.next().is_some()).unwrap_or(false);
+    // Session directories are named by their id; `.free` holds emptied files for reuse.
+    let leftovers = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.parse::<uuid::Uuid>().is_ok())))
+        .unwrap_or(false);
     if leftovers {
         let recorder = open_recorder(ctx, storage.clone()).await?;
         if !recorder.shutdown().await {

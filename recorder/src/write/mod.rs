@@ -11,6 +11,7 @@
 //!                      uploader task: PUT segment, PUT manifest (retries) ─► delete .seg
 //! ```
 
+mod pool;
 mod recovery;
 mod sealer;
 mod session;

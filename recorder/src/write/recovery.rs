@@ -75,7 +75,7 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
     for entry in fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".tmp") {
-            spool.release(spool::remove(&entry.path()));
+            spool.discard(&entry.path());
             continue;
         }
         let Some((stem, ext)) = name.split_once('.') else { continue };
@@ -94,13 +94,14 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
         let (seg, wal) = (spool::seg_path(dir, seq), spool::wal_path(dir, seq));
         if manifest.segments.iter().any(|s| s.seq == seq) {
             // Already in the store; only the clean-up was missed.
-            spool.release(spool::remove(&seg) + spool::remove(&wal));
+            spool.discard(&seg);
+            spool.discard(&wal);
             continue;
         }
         let sealed = if f.seg { read_sealed(&seg, id, seq) } else { None };
         let found = match sealed {
             Some(found) => {
-                spool.release(spool::remove(&wal));
+                spool.discard(&wal);
                 Some(found)
             }
             None if f.wal => reseal(spool, (&wal, &seg), id, seq, &chain, zstd, &mut manifest),
@@ -163,19 +164,19 @@ fn reseal(
     let mut buf = Buffers::default();
     read_into(wal, &mut buf.rows).ok()?;
     let Some(sealed) = seal_rows(&mut buf, id, seq, *chain, zstd) else {
-        spool.release(spool::remove(wal));
+        spool.discard(wal);
         return None;
     };
     if let Some(damage) = sealed.stats.damage.as_ref().filter(|d| !d.starts_with("truncated")) {
         // A torn last frame is what a kill leaves; anything else is worth a note.
         manifest.losses.push(format!("spool file of segment {seq} damaged after {} frames: {damage}", sealed.stats.frames));
     }
-    if let Err(e) = spool::write_segment(seg, &buf.segment) {
+    if let Err(e) = spool.write_segment(seg, &buf.segment) {
         tracing::error!("{e}");
         return None;
     }
     spool.add(buf.segment.len() as u64);
-    spool.release(spool::remove(wal));
+    spool.discard(wal);
     Some((sealed.info, sealed.stats.bytes_in, sealed.stats.bytes_out, sealed.hash))
 }
 

@@ -154,7 +154,7 @@ fn seal_one(
     }
     let prev = *shared.chain.lock().expect("chain lock");
     let Some(sealed) = seal_rows(buf, shared.id, seq, prev, zstd) else {
-        spool.release(spool::remove(&wal));
+        spool.discard(&wal);
         return None;
     };
     if let Some(damage) = &sealed.stats.damage {
@@ -162,12 +162,12 @@ fn seal_one(
         tracing::error!("{}: {damage}; sealing the {} frames before it", wal.display(), sealed.stats.frames);
     }
     let path = spool::seg_path(&shared.dir, seq);
-    if !write_with_retries(&path, &buf.segment) {
+    if !write_with_retries(spool, &path, &buf.segment) {
         return None; // the WAL is still there: recovery at the next start seals it again
     }
     *shared.chain.lock().expect("chain lock") = sealed.hash;
     spool.add(buf.segment.len() as u64);
-    spool.release(spool::remove(&wal));
+    spool.discard(&wal);
     Some((sealed.info, sealed.stats))
 }
 
@@ -181,10 +181,10 @@ pub(crate) fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 
 /// A full disk may free up (the uploader deletes segments as they land): retry a few
 /// times before giving up on this segment.
-fn write_with_retries(path: &Path, bytes: &[u8]) -> bool {
+fn write_with_retries(spool: &Spool, path: &Path, bytes: &[u8]) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=6 {
-        match spool::write_segment(path, bytes) {
+        match spool.write_segment(path, bytes) {
             Ok(()) => return true,
             Err(e) if attempt == 6 => tracing::error!("giving up writing {}: {e}", path.display()),
             Err(e) => tracing::warn!("writing {} failed (attempt {attempt}): {e}", path.display()),

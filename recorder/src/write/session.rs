@@ -93,6 +93,8 @@ pub(crate) struct Core {
     /// Set once a fail-closed spool refused a frame: the session records nothing more.
     failed: Option<String>,
     closed: bool,
+    /// Spool bytes reserved for this session and not used yet (see [`Core::reserve`]).
+    credit: u64,
 }
 
 impl Core {
@@ -111,7 +113,32 @@ impl Core {
             loss: None,
             failed: None,
             closed: false,
+            credit: 0,
         }
+    }
+
+    /// Takes `n` bytes of spool budget. Sessions reserve in chunks of up to 64 KiB (at most
+    /// 1/256 of the limit, so small spools stay exact enough) rather than per frame: one
+    /// shared counter updated by every writer on every frame would bounce its cache line
+    /// between cores.
+    fn reserve(&mut self, n: u64) -> bool {
+        if self.credit >= n {
+            self.credit -= n;
+            return true;
+        }
+        let spool = &self.inner.spool;
+        let chunk = (spool.limit() / 256).min(64 << 10);
+        let want = n.max(chunk) - self.credit;
+        if spool.try_reserve(want) {
+            self.credit = self.credit + want - n;
+            return true;
+        }
+        let want = n - self.credit;
+        if spool.try_reserve(want) {
+            self.credit = 0;
+            return true;
+        }
+        false
     }
 
     /// Appends one frame to the open segment (and, in batches, to the spool file).
@@ -144,8 +171,8 @@ impl Core {
         let prev = if self.frames == 0 { 0 } else { self.last_t };
         codec::encode(&mut self.pending, prev, t, data);
         let n = self.pending.len() - before;
-        let spool = &self.inner.spool;
-        if !spool.try_reserve(n as u64) {
+        if !self.reserve(n as u64) {
+            let spool = &self.inner.spool;
             self.pending.truncate(before);
             if self.inner.config().policy == SpoolPolicy::BestEffort {
                 return Ok(false);
@@ -199,7 +226,7 @@ impl Core {
     fn flush(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
             let path = spool::wal_path(&self.shared.dir, self.seq);
-            spool::append(&mut self.wal, &path, &self.pending)?;
+            self.inner.spool.append(&mut self.wal, &path, &self.pending)?;
             self.pending.clear();
             // A burst can grow the buffer well past the flush size; give that back.
             if self.pending.capacity() > 4 * FLUSH_BYTES {
@@ -253,6 +280,7 @@ impl Core {
             tracing::error!(id = %self.shared.id, "sealing the last segment failed: {e}");
         }
         self.closed = true;
+        self.inner.spool.release(std::mem::take(&mut self.credit));
         let state = if self.failed.is_some() { RecordingState::Failed } else { state };
         let loss = self.loss.take();
         self.shared.update(|m| {

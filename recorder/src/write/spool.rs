@@ -17,15 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use uuid::Uuid;
 
+use super::pool::FilePool;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
-/// The spool directory and its space accounting.
+/// The spool directory, its space accounting and its recycled files.
 #[derive(Debug)]
 pub(crate) struct Spool {
     dir: PathBuf,
     limit: u64,
     used: AtomicU64,
+    pool: FilePool,
 }
 
 impl Spool {
@@ -33,7 +35,31 @@ impl Spool {
     pub(crate) fn open(dir: &Path, limit: u64) -> Result<Spool> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let used = dir_size(dir);
-        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used) })
+        let pool = FilePool::open(dir);
+        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used), pool })
+    }
+
+    /// Appends to a WAL file, opening (or creating) it on first use.
+    pub(crate) fn append(&self, wal: &mut Option<File>, path: &Path, bytes: &[u8]) -> Result<()> {
+        if wal.is_none() {
+            *wal = Some(self.pool.open_append(path).map_err(|e| Error::io(path, e))?);
+        }
+        wal.as_mut().expect("just opened").write_all(bytes).map_err(|e| Error::io(path, e))
+    }
+
+    /// Writes a sealed segment atomically (temp file + rename), so a crash leaves either
+    /// no `.seg` or a whole one.
+    pub(crate) fn write_segment(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = path.with_extension("seg.tmp");
+        let mut f = self.pool.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Gives a used spool file back (emptied, for reuse) and its bytes to the budget.
+    pub(crate) fn discard(&self, path: &Path) {
+        self.release(self.pool.recycle(path));
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -119,37 +145,6 @@ pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
 pub(crate) fn read_manifest(dir: &Path) -> Option<Manifest> {
     let bytes = fs::read(dir.join("manifest.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-/// Writes a sealed segment atomically.
-pub(crate) fn write_segment(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("seg.tmp");
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// Appends to a WAL file, creating it on first use.
-pub(crate) fn append(wal: &mut Option<File>, path: &Path, bytes: &[u8]) -> Result<()> {
-    if wal.is_none() {
-        let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-        *wal = Some(f);
-    }
-    wal.as_mut().expect("just opened").write_all(bytes).map_err(|e| Error::io(path, e))
-}
-
-/// Removes a file, returning its size (0 if it was already gone).
-pub(crate) fn remove(path: &Path) -> u64 {
-    let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    match fs::remove_file(path) {
-        Ok(()) => size,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => {
-            tracing::warn!("cannot remove {}: {e}", path.display());
-            0
-        }
-    }
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -185,7 +185,7 @@ async fn upload_segment(
         m.chain_head = m.segments.last().map(|s| s.hash.clone());
     });
     retry(&format!("manifest of {}", shared.id), || storage.put_manifest(&manifest)).await;
-    spool.release(spool::remove(&file));
+    spool.discard(&file);
 }
 
 /// Runs `op` until it succeeds, backing off exponentially up to [`BACKOFF_MAX`].
