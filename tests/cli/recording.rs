@@ -321,3 +321,55 @@ fn every_recording_command_says_what_it_does() {
         assert!(help.contains("--store"), "{cmd} --help lacks --store");
     }
 }
+
+#[test]
+fn record_in_a_terminal_passes_its_size_and_resizes_through() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let (pty, pts) = pty_process::blocking::open().unwrap();
+    pty.resize(pty_process::Size::new(24, 80)).unwrap();
+    let script = "stty size; sleep 1.5; stty size";
+    let mut child = pty_process::blocking::Command::new(BIN)
+        .args(["record", "--", "sh", "-c", script])
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env_remove("GATEHOUSE_STORE")
+        .spawn(pts)
+        .unwrap();
+    let pty = std::sync::Arc::new(pty);
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = pty.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = (&*reader).read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !text(&screen).contains("24 80") {
+        assert!(Instant::now() < deadline, "no size printed: {}", text(&screen));
+        screen.extend(rx.recv_timeout(Duration::from_secs(20)).unwrap());
+    }
+    // The user's terminal changes size: its foreground process (gatehouse) gets SIGWINCH.
+    pty.resize(pty_process::Size::new(30, 100)).unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
+        screen.extend(chunk);
+    }
+    assert!(status.success(), "{}", text(&screen));
+    assert!(text(&screen).contains("30 100"), "the recorded command saw the resize: {}", text(&screen));
+
+    let listed = sessions(dir.path(), &[]);
+    let frames: Vec<serde_json::Value> = text(&ok(dir.path(), &["export", &listed[0].0, "--format", "jsonl"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        frames.iter().any(|f| f["type"] == "resize" && f["cols"] == 100 && f["rows"] == 30),
+        "a resize frame is recorded"
+    );
+    let (header, _) = decode(&ok(dir.path(), &["export", &listed[0].0]));
+    assert_eq!((header.cols, header.rows), (80, 24), "the session starts at the terminal's size");
+}
