@@ -75,10 +75,13 @@ impl Drop for DemoTarget {
     }
 }
 
+/// Per channel: the writer (until a shell/command takes it) and the command's input queue.
+type Slot = (Option<ChannelWriteHalf<Msg>>, Option<tokio::sync::mpsc::Sender<Input>>);
+
 struct DemoConn {
     creds: Arc<(String, String)>,
     pty: Option<(String, u16, u16)>,
-    channels: std::collections::HashMap<ChannelId, (Option<ChannelWriteHalf<Msg>>, Option<tokio::sync::mpsc::Sender<Input>>)>,
+    channels: std::collections::HashMap<ChannelId, Slot>,
 }
 
 enum Input {

@@ -63,10 +63,8 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
                             send(to_user, "No such choice. Choose a number (q to quit): ".into()).await;
                         }
                         3 | 4 => return None, // Ctrl-C, Ctrl-D
-                        8 | 127 => {
-                            if line.pop().is_some() {
-                                send(to_user, "\x08 \x08".into()).await;
-                            }
+                        8 | 127 if line.pop().is_some() => {
+                            send(to_user, "\x08 \x08".into()).await;
                         }
                         c if (0x20..0x7f).contains(&c) && line.len() < MAX_LINE => {
                             line.push(c as char);

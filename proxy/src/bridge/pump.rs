@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use russh::server::Msg;
-use russh::{ChannelWriteHalf, Sig};
+use russh::ChannelWriteHalf;
 use serde_json::json;
 
 use super::msg::{TargetMsg, UserMsg, sig_name};
@@ -223,11 +223,7 @@ async fn down(
                 let name = sig_name(&s);
                 rec.event("exit", json!({ "signal": name, "core_dumped": core_dumped }));
                 signal = Some(name);
-                let sig = match s {
-                    Sig::Custom(c) => Sig::Custom(c),
-                    other => other,
-                };
-                let _ = ctx.handle.exit_signal_request(ctx.id, sig, core_dumped, message, "en".into()).await;
+                let _ = ctx.handle.exit_signal_request(ctx.id, s, core_dumped, message, "en".into()).await;
             }
             TargetMsg::Eof => {
                 let _ = to_user.eof().await;
