@@ -17,6 +17,8 @@ pub(crate) struct LineInfo {
     pub cwd: Option<String>,
     /// How the shell joins continuation lines.
     pub dialect: Dialect,
+    /// Read from the terminal's own echo (no line editor was seen yet).
+    pub cooked: bool,
 }
 
 /// A shell command whose lines are still coming (open quote, heredoc, `for` …).
@@ -26,12 +28,20 @@ struct Pending {
     info: LineInfo,
 }
 
+/// The last shell command, until the next one replaces it.
+#[derive(Debug)]
+struct Running {
+    record: CommandRecord,
+    /// Read from the terminal's echo before any line editor showed up.
+    cooked: bool,
+}
+
 /// Records under construction, in session order.
 #[derive(Debug, Default)]
 pub(crate) struct Book {
     pending: Option<Pending>,
     /// The last shell command: its end and excerpt are filled in by later prompts.
-    running: Option<CommandRecord>,
+    running: Option<Running>,
     /// Program input typed while `running` ran (released after it, in order).
     held: Vec<CommandRecord>,
     ready: Vec<CommandRecord>,
@@ -54,6 +64,13 @@ impl Book {
         let mut info = info.clone();
         let mut carried = Vec::new();
         if replayed {
+            // Typed before the shell's first prompt: the terminal echoed the line (and it
+            // was taken for a command), then the line editor showed it again.
+            if let Some(r) = &self.running {
+                if r.cooked && r.record.command.trim() == lines.join("\n").trim() {
+                    return false;
+                }
+            }
             carried = std::mem::take(&mut self.held);
             for line in lines {
                 let wanted = line.trim();
@@ -134,8 +151,8 @@ impl Book {
     /// A prompt appeared at `t`: if a shell command runs, this may be its end.
     pub(crate) fn prompt(&mut self, t: Micros, excerpt: Option<String>) {
         if let Some(r) = &mut self.running {
-            r.t_end = Some(t);
-            r.output_excerpt = excerpt;
+            r.record.t_end = Some(t);
+            r.record.output_excerpt = excerpt;
         }
     }
 
@@ -144,11 +161,16 @@ impl Book {
         self.running.is_some()
     }
 
+    /// The shell command accepted last, until its record is released.
+    pub(crate) fn running(&self) -> Option<&CommandRecord> {
+        self.running.as_ref().map(|r| &r.record)
+    }
+
     /// Fills in a missing excerpt (at the end of a session).
     pub(crate) fn running_excerpt(&mut self, excerpt: Option<String>) {
         if let Some(r) = &mut self.running {
-            if r.output_excerpt.is_none() {
-                r.output_excerpt = excerpt;
+            if r.record.output_excerpt.is_none() {
+                r.record.output_excerpt = excerpt;
             }
         }
     }
@@ -170,7 +192,7 @@ impl Book {
     fn start_pending(&mut self) {
         let Some(p) = self.pending.take() else { return };
         self.release_running();
-        self.running = Some(CommandRecord {
+        let record = CommandRecord {
             t: p.info.t,
             t_end: None,
             command: syntax::join(&p.lines, p.info.dialect),
@@ -178,14 +200,41 @@ impl Book {
             cwd: p.info.cwd,
             exit: None,
             output_excerpt: None,
-        });
+        };
+        self.running = Some(Running { record, cooked: p.info.cooked });
     }
 
     fn release_running(&mut self) {
-        if let Some(r) = self.running.take() {
-            self.ready.push(r);
+        if let Some(Running { mut record, .. }) = self.running.take() {
+            if apply_history_expansion(&mut record) {
+                self.ready.push(record);
+            }
         }
         self.ready.append(&mut self.held);
+    }
+}
+
+/// A command line with history designators (`sudo !!`) ran as the shell expanded it; the
+/// shell printed that line first, so it is the first line of the output excerpt. Returns
+/// false when expansion failed and nothing ran.
+fn apply_history_expansion(record: &mut CommandRecord) -> bool {
+    if record.command.contains('\n') {
+        return true;
+    }
+    let Some(parts) = syntax::history_designators(&record.command) else { return true };
+    let Some(excerpt) = record.output_excerpt.take() else { return true };
+    let (first, rest) = excerpt.split_once('\n').unwrap_or((excerpt.as_str(), ""));
+    match syntax::expanded(&record.command, &parts, first) {
+        None => false,
+        Some(line) if line != record.command => {
+            record.command = line.to_string();
+            record.output_excerpt = (!rest.is_empty()).then(|| rest.to_string());
+            true
+        }
+        Some(_) => {
+            record.output_excerpt = Some(excerpt);
+            true
+        }
     }
 }
 
@@ -194,7 +243,7 @@ mod tests {
     use super::*;
 
     fn info(t: Micros) -> LineInfo {
-        LineInfo { t, cwd: None, dialect: Dialect::Bash }
+        LineInfo { t, cwd: None, dialect: Dialect::Bash, cooked: false }
     }
 
     fn commands(b: &mut Book) -> Vec<(String, CommandKind)> {
@@ -211,6 +260,19 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].command, "for i in 1 2; do echo $i; done");
         assert_eq!(got[0].t, 1, "a command starts at its first line");
+    }
+
+    #[test]
+    fn history_expansion_records_the_expanded_line() {
+        let mut b = Book::default();
+        b.shell_lines(&["sudo !!".into()], &info(1), false);
+        b.prompt(2, Some("sudo systemctl restart nginx\nok".into()));
+        b.shell_lines(&["echo \"a!b\"".into()], &info(3), false);
+        b.prompt(4, Some("bash: !b: event not found".into()));
+        b.shell_lines(&["echo next".into()], &info(5), false);
+        let got = b.finish();
+        let cmds: Vec<_> = got.iter().map(|r| (r.command.as_str(), r.output_excerpt.as_deref())).collect();
+        assert_eq!(cmds, [("sudo systemctl restart nginx", Some("ok")), ("echo next", None)]);
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl KeyScanner {
     /// Reads one typed byte.
     pub(crate) fn step(&mut self, b: u8, bracketed: bool) -> Key {
         match self.esc {
+            Esc::Start if b < 0x20 => {
+                // A lone Escape (vi mode) followed by a control key: the key counts.
+                self.esc = Esc::None;
+                self.step(b, bracketed)
+            }
             Esc::Start => {
                 self.esc = match b {
                     b'[' => Esc::Csi { len: 0, params: [0; 4] },
@@ -132,6 +137,8 @@ mod tests {
             (&[b"\x1b[20", b"0~\r", b"\x1b[201~", b"\r"], true, "......t......E"),
             // Without bracketed-paste mode the program sees real line ends.
             (&[b"\x1b[200~a\r\x1b[201~"], false, "......tE......"),
+            // Escape then Enter (vi mode: leave insert mode, accept the line).
+            (&[b"\x1b", b"\r"], false, ".E"),
             // UTF-8 bytes are text.
             (&[&[0xc3, 0xa9]], false, "tt"),
         ];

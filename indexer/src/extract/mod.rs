@@ -150,6 +150,17 @@ pub struct Extractor {
     excerpt: Option<Excerpt>,
     /// Bytes of a bracketed-paste switch that ended the last output chunk.
     mode_seq: usize,
+    /// A line accepted with rows below the cursor, read at the editor's next move.
+    deferred: Option<Deferred>,
+}
+
+/// An accepted line whose last row is decided by where the cursor goes next.
+#[derive(Debug)]
+struct Deferred {
+    /// Absolute row of the cursor when the line was accepted.
+    anchor: u64,
+    /// Non-blank rows right below it then.
+    below: u16,
 }
 
 /// Where and how a typed line began.
@@ -172,6 +183,8 @@ struct LineStart {
 struct Terminator {
     key: Key,
     t: Micros,
+    /// The input frame it came in.
+    frame: u64,
     start: Option<LineStart>,
     /// Text was typed but nothing was echoed.
     no_echo: bool,
@@ -186,6 +199,9 @@ struct Editor {
     since: Micros,
     /// Application cursor keys were on when the editor started (zsh's line editor).
     keypad: bool,
+    /// The cursor (absolute row, column) when the editor started: right after the prompt
+    /// for editors that draw it first (zsh).
+    on_pos: Option<(u64, u16)>,
     /// The alternate screen was active during this editor session (a full-screen program).
     alternate: bool,
     /// Output bytes and input frames while on (both zero: a mode toggle, not a line).
@@ -220,6 +236,7 @@ impl Extractor {
             book: Book::default(),
             excerpt: None,
             mode_seq: 0,
+            deferred: None,
         }
     }
 
@@ -239,6 +256,7 @@ impl Extractor {
 
     /// Ends the session; returns the commands still open (e.g. the last one).
     pub fn finish(mut self) -> Vec<CommandRecord> {
+        self.resolve_deferred();
         if self.book.is_running() {
             let excerpt = self.excerpt.as_ref().and_then(|e| e.text(true));
             self.book.running_excerpt(excerpt);
@@ -249,6 +267,13 @@ impl Extractor {
     /// The emulated terminal as of the last frame pushed.
     pub fn screen(&self) -> &vt100::Screen {
         self.parser.screen()
+    }
+
+    /// The shell command accepted last, while its record is held back (it is released by
+    /// `push` when the next command starts, or by `finish`; its end time and excerpt may
+    /// still change). Live indexing shows it meanwhile.
+    pub fn running_command(&self) -> Option<&CommandRecord> {
+        self.book.running()
     }
 
     /// Asks the extractor to keep the text of every row that scrolls off the top of the
@@ -300,7 +325,7 @@ impl Extractor {
             let at = scan + off;
             if bytes[at] == b'\n' {
                 scan = at + 1;
-                if self.editor.on || !self.terms.is_empty() {
+                if self.editor.on || !self.terms.is_empty() || self.deferred.is_some() {
                     self.feed(&bytes[from..at], 0);
                     from = at;
                     self.at_newline();
@@ -346,11 +371,12 @@ impl Extractor {
     }
 
     fn at_newline(&mut self) {
+        self.resolve_deferred();
         if self.parser.screen().alternate_screen() {
             return;
         }
         if self.editor.on {
-            let snap = self.snapshot(self.hint());
+            let snap = self.snapshot(self.hint(), None, 0);
             self.editor.at_newline = Some((snap, 0));
         } else if let Some(term) = self.terms.pop_front() {
             self.cooked_line(term);
@@ -366,7 +392,9 @@ impl Extractor {
         }
     }
 
+    /// Looks at the line editor after a bracketed-paste switch.
     fn check_editor(&mut self) {
+        self.resolve_deferred();
         let screen = self.parser.screen();
         let on = screen.bracketed_paste();
         if on == self.editor.on {
@@ -379,11 +407,13 @@ impl Extractor {
                 seen: true,
                 since: self.now,
                 keypad: screen.application_cursor(),
+                on_pos: None,
                 alternate: screen.alternate_screen(),
                 bytes: 0,
                 inputs: 0,
                 at_newline: None,
             };
+            self.editor.on_pos = Some(self.cursor_abs());
             // Keys typed before the editor drew its prompt were typed ahead: their
             // position says nothing about where the editor will show them.
             if let Some(line) = &mut self.line {
@@ -397,12 +427,34 @@ impl Extractor {
             if (self.editor.bytes == 0 && self.editor.inputs == 0) || self.editor.alternate || screen.alternate_screen() {
                 return;
             }
-            let snap = match at_newline {
-                Some((snap, since)) if since <= ACCEPT_SLACK => snap,
-                _ => self.snapshot(self.hint()),
-            };
-            self.editor_line(snap);
+            if let Some((snap, since)) = at_newline.filter(|(_, since)| *since <= ACCEPT_SLACK) {
+                let _ = since;
+                self.editor_line(snap);
+                return;
+            }
+            // zsh leaves the mode with the cursor still in the line. A line of several rows
+            // may continue below the cursor (non-blank rows there): the editor moves below
+            // the line before the command's output starts, so where the cursor is at the
+            // next newline or switch tells how far; until then the decision waits.
+            let (crow, _) = screen.cursor_position();
+            let below = text::filled_rows_below(screen, text::wrapped_end(screen, crow));
+            let anchor = self.parser.callbacks().scrolled + u64::from(crow);
+            if below == 0 {
+                let snap = self.snapshot(self.hint(), None, 0);
+                self.editor_line(snap);
+            } else {
+                self.deferred = Some(Deferred { anchor, below });
+            }
         }
+    }
+
+    /// Reads a line whose end was waiting for the editor's next move (see `check_editor`).
+    fn resolve_deferred(&mut self) {
+        let Some(d) = self.deferred.take() else { return };
+        let (row, _) = self.cursor_abs();
+        let below = d.below.min(u16::try_from(row.saturating_sub(d.anchor + 1)).unwrap_or(u16::MAX));
+        let snap = self.snapshot(self.hint(), Some(d.anchor), below);
+        self.editor_line(snap);
     }
 
     // ---- input --------------------------------------------------------------------
@@ -436,7 +488,7 @@ impl Extractor {
                         && start.text_keys > 0
                         && start.frame != self.frames
                         && start.pos.is_some_and(|p| p == self.cursor_abs());
-                    self.terms.push_back(Terminator { key, t: self.now, start: Some(start), no_echo });
+                    self.terms.push_back(Terminator { key, t: self.now, frame: self.frames, start: Some(start), no_echo });
                     position_known = false;
                 }
                 Key::Other => {}
@@ -457,7 +509,14 @@ impl Extractor {
             start.pos = Some((self.parser.callbacks().scrolled + u64::from(row), col));
             let row_text = text::read_row(screen, row);
             let (left, rest) = text::split_at_col(&row_text, col);
-            start.sig = Some(PromptSig { text: left, col });
+            // A prompt longer than the terminal is wide wraps onto this row from above.
+            let mut logical = String::new();
+            if row > 0 && screen.row_wrapped(row - 1) {
+                let top = text::wrapped_start(screen, row - 1);
+                logical = screen.contents_between(top, 0, row - 1, screen.size().1.get());
+            }
+            logical.push_str(&left);
+            start.sig = Some(PromptSig { text: left, col, logical });
             let rest = rest.trim();
             start.rprompt = (!rest.is_empty()).then(|| rest.to_string());
         }
@@ -468,14 +527,14 @@ impl Extractor {
 
     /// A line the line editor accepted (or abandoned).
     fn editor_line(&mut self, snap: Snapshot) {
-        // Enters typed before this editor session began belong to lines the screen never
-        // showed ending (e.g. typed at a prompt that printed no newline): drop them.
-        if self.terms.iter().any(|t| t.t >= self.editor.since) {
-            while self.terms.front().is_some_and(|t| t.t < self.editor.since) {
-                self.terms.pop_front();
-            }
+        let term = self.take_terminator();
+        if term.is_none() && self.editor.inputs > 0 {
+            // Keys were typed at this prompt but none ended the line: the editor dropped it
+            // (zsh's Ctrl-G, an end-of-file): nothing ran.
+            self.line = None;
+            return;
         }
-        let term = self.terms.pop_front();
+        // No line end typed at this prompt: the editor is replaying a line typed ahead.
         let replay = term.is_none();
         let interrupted = term.as_ref().is_some_and(|t| t.key == Key::Interrupt);
         let t = term.as_ref().map_or(self.now, |t| t.t);
@@ -501,12 +560,34 @@ impl Extractor {
         self.shell_lines(&lines, t, &snap, dialect, replay);
     }
 
+    /// The Enter or Ctrl-C that ended the line the editor just accepted.
+    fn take_terminator(&mut self) -> Option<Terminator> {
+        let since = self.editor.since;
+        // Enters typed before this editor session began belong to lines the screen never
+        // showed ending (e.g. typed at a prompt that printed no newline): drop them.
+        if self.terms.iter().any(|t| t.t >= since) {
+            while self.terms.front().is_some_and(|t| t.t < since) {
+                self.terms.pop_front();
+            }
+        }
+        let in_session = self.terms.iter().take_while(|t| t.t >= since).count();
+        if in_session >= 2 && self.terms[0].frame != self.terms[in_session - 1].frame {
+            // Keys typed one by one: the editor took the earlier Enters itself (choosing a
+            // completion from a menu); the last one ended the line, which began with the first.
+            let first_start = self.terms[0].start.clone();
+            let mut last = self.terms.drain(..in_session).last().expect("two or more");
+            last.start = first_start;
+            return Some(last);
+        }
+        self.terms.pop_front()
+    }
+
     /// A line the terminal echoed in cooked mode (no line editor).
     fn cooked_line(&mut self, term: Terminator) {
         if term.no_echo {
             return;
         }
-        let snap = self.snapshot(term.start.as_ref());
+        let snap = self.snapshot(term.start.as_ref(), None, 0);
         if self.editor.seen {
             // The shell edits its lines with bracketed paste on; this is a program's line
             // (or type-ahead, withdrawn if the shell re-echoes it).
@@ -554,8 +635,8 @@ impl Extractor {
     }
 
     fn shell_lines(&mut self, lines: &[String], t: Micros, snap: &Snapshot, dialect: Dialect, replay: bool) {
-        let cwd = snap.sig.as_ref().and_then(|s| prompt::cwd(&s.text));
-        let info = LineInfo { t, cwd, dialect };
+        let cwd = snap.sig.as_ref().and_then(|s| prompt::cwd(&s.logical));
+        let info = LineInfo { t, cwd, dialect, cooked: !self.editor.seen };
         if self.book.shell_lines(lines, &info, replay) {
             self.command_started();
         }
@@ -591,16 +672,25 @@ impl Extractor {
     /// Reads the line that ends at the cursor's row, starting after its prompt: the row
     /// (nearest the cursor) that starts with the line's own prompt, else with a known
     /// prompt; typed ahead, also a known prompt drawn mid-row.
-    fn snapshot(&self, hint: Option<&LineStart>) -> Snapshot {
+    ///
+    /// `at`: the absolute row the line ends on (default: the cursor's); `rows_below`: the
+    /// line continues that many rows further down.
+    fn snapshot(&self, hint: Option<&LineStart>, at: Option<u64>, rows_below: u16) -> Snapshot {
         let screen = self.parser.screen();
-        let (crow, _) = screen.cursor_position();
-        let end = text::wrapped_end(screen, crow);
+        let (cursor_row, _) = screen.cursor_position();
+        let scrolled = self.parser.callbacks().scrolled;
+        let crow = at
+            .and_then(|abs| abs.checked_sub(scrolled))
+            .and_then(|r| u16::try_from(r).ok())
+            .filter(|r| *r <= cursor_row)
+            .unwrap_or(cursor_row);
+        let last_row = screen.size().0.get() - 1;
+        let end = text::wrapped_end(screen, crow.saturating_add(rows_below).min(last_row));
         let hint_sig = hint.and_then(|h| h.sig.as_ref());
         // (row, column where typing starts, prompt, the row's text if read)
         let mut found: Option<(u16, u16, Option<PromptSig>, Option<String>)> = None;
         if let Some(sig) = hint_sig.filter(|s| s.col == 0) {
             // No prompt: the line starts where typing started, if still on screen.
-            let scrolled = self.parser.callbacks().scrolled;
             let row = hint
                 .and_then(|h| h.pos)
                 .and_then(|(abs, _)| abs.checked_sub(scrolled))
@@ -630,6 +720,16 @@ impl Extractor {
                     typed_ahead.then(|| self.prompts.known().find_map(|s| text::find_in_row(&t, s).map(|c| (c, s.clone())))).flatten()
                 });
                 hit.map(|(col, sig)| (r, col, Some(sig), Some(t)))
+            });
+        }
+        if found.is_none() && hint_sig.is_none() {
+            // Typed ahead at a prompt never seen before: where the editor started, if it
+            // drew its prompt first (zsh) and that row is still the line's.
+            found = self.editor.on_pos.filter(|(_, col)| *col > 0).and_then(|(abs, col)| {
+                let r = u16::try_from(abs.checked_sub(scrolled)?).ok().filter(|r| *r <= crow)?;
+                let t = row_text(r);
+                let sig = PromptSig::new(text::split_at_col(&t, col).0, col);
+                Some((r, col, Some(sig), Some(t)))
             });
         }
         let (row, col, sig, text) = found.unwrap_or((text::wrapped_start(screen, crow), 0, None, None));

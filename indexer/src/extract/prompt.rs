@@ -15,6 +15,16 @@ pub(crate) struct PromptSig {
     pub text: String,
     /// Where typing starts.
     pub col: u16,
+    /// The whole prompt line when it wrapped onto the row from rows above (else `text`):
+    /// what is compared to other prompts and where the directory is read.
+    pub logical: String,
+}
+
+impl PromptSig {
+    /// A prompt that fits on its row.
+    pub(crate) fn new(text: String, col: u16) -> PromptSig {
+        PromptSig { logical: text.clone(), text, col }
+    }
 }
 
 /// How many prompts of each kind are remembered (most recent first). Prompts change with
@@ -32,7 +42,7 @@ impl PromptModel {
     /// Whether a line typed after `sig` goes to the shell. Before any shell prompt is
     /// known, the first prompt is taken to be the shell's.
     pub(crate) fn is_shell(&self, sig: &PromptSig) -> bool {
-        self.shell.is_empty() || self.shell.iter().any(|p| similar(&p.text, &sig.text))
+        self.shell.is_empty() || self.shell.iter().any(|p| similar(&p.logical, &sig.logical))
     }
 
     /// Whether `sig` is a known continuation prompt (bash `PS2`, zsh `for> `…).
@@ -164,7 +174,7 @@ mod tests {
 
     #[test]
     fn model_learns_the_first_prompt_as_the_shell() {
-        let sig = |t: &str| PromptSig { text: t.to_string(), col: t.chars().count() as u16 };
+        let sig = |t: &str| PromptSig::new(t.to_string(), t.chars().count() as u16);
         let mut m = PromptModel::default();
         assert!(m.is_shell(&sig(">>> ")), "anything goes before the shell is known");
         m.learn_shell(&sig("root@box:~# "));

@@ -514,10 +514,76 @@ fn saw_word_char(chars: &[u8], i: usize) -> bool {
 /// Whether the shell would run these lines as one complete command.
 pub(crate) fn complete(lines: &[String]) -> bool {
     let mut lx = Lexer::new();
-    for l in lines {
+    // A line may hold several (a multi-line buffer recalled from history or pasted).
+    for l in lines.iter().flat_map(|l| l.split('\n')) {
         lx.line(l);
     }
     lx.complete()
+}
+
+/// The literal parts of a command line around its history designators (`!!`, `!$`,
+/// `!-2`, `!grep`…), or `None` when the line has none. Both bash and zsh print the
+/// expanded line before running it and record the expanded line in their history.
+pub(crate) fn history_designators(line: &str) -> Option<Vec<&str>> {
+    if line.trim_start().starts_with('^') {
+        // `^old^new`: quick substitution on the previous command.
+        return Some(Vec::new());
+    }
+    let bytes = line.as_bytes();
+    let mut parts = Vec::new();
+    let mut from = 0;
+    let mut single = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if !single => i += 1,
+            b'\'' => single = !single,
+            b'!' if !single => {
+                // `!` before a blank, `=`, `(` or the end is not history expansion.
+                let next = bytes.get(i + 1).copied();
+                if let Some(n) = next.filter(|n| !matches!(n, b' ' | b'\t' | b'=' | b'(' | b'"')) {
+                    parts.push(&line[from..i]);
+                    // The designator runs to the next blank (a good enough end for
+                    // `!!`, `!$`, `!-2`, `!ls`, `!?str?`, `!!:s/a/b/`).
+                    let mut j = i + 1;
+                    if n == b'!' || n == b'$' || n == b'^' || n == b'*' {
+                        j += 1;
+                    }
+                    while j < bytes.len() && !matches!(bytes[j], b' ' | b'\t' | b';' | b'|' | b'&' | b')' | b'"' | b'\'') {
+                        j += 1;
+                    }
+                    from = j;
+                    i = j;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.push(&line[from..]);
+    Some(parts)
+}
+
+/// What the shell printed for a line with history designators, given the first line of
+/// its output: the expanded line it ran, or `None` when expansion failed ("event not
+/// found") and nothing ran. A first line that does not contain the literal parts in order
+/// is not the expansion: the typed line is kept.
+pub(crate) fn expanded<'a>(typed: &'a str, parts: &[&str], first_output: &'a str) -> Option<&'a str> {
+    if first_output.contains("event not found") || first_output.contains("no such event") {
+        return None;
+    }
+    let mut rest = first_output;
+    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return Some(typed),
+        }
+    }
+    Some(if first_output.trim().is_empty() { typed } else { first_output })
 }
 
 /// The shell dialect a command was typed into (decides how lines are joined).
@@ -616,8 +682,33 @@ mod tests {
             ("echo `date`", true),
             ("[[ -n $x ]] && echo y", true),
         ];
+        // A recalled multi-line buffer arrives as one line with newlines in it.
+        assert!(complete(&["for w in x y\ndo echo $w\ndone".to_string()]));
+        assert!(!complete(&["for w in x y\ndo echo $w".to_string()]));
         for (text, want) in cases {
             assert_eq!(complete(&lines(text)), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn history_expansion_table() {
+        // (typed, first output line, recorded command; None: nothing ran)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("echo !!", "echo echo one two", Some("echo echo one two")),
+            ("sudo !!", "sudo systemctl restart nginx", Some("sudo systemctl restart nginx")),
+            ("ls !$", "ls two", Some("ls two")),
+            ("echo \"a!b\"", "bash: !b: event not found", None),
+            ("echo !nope", "zsh: event not found: nope", None),
+            // The first line is the command's own output, not an expansion.
+            ("cat !$", "unrelated", Some("cat !$")),
+            ("^one^three", "echo three two", Some("echo three two")),
+        ];
+        for (typed, first, want) in cases {
+            let parts = history_designators(typed).unwrap_or_else(|| panic!("{typed}"));
+            assert_eq!(expanded(typed, &parts, first), *want, "{typed:?}");
+        }
+        for plain in ["echo hi!", "[ ! -f x ]", "a != b", "echo 'it!s'", "echo \\!x", "if ! grep -q x f; then :; fi"] {
+            assert_eq!(history_designators(plain), None, "{plain:?}");
         }
     }
 

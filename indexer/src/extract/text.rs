@@ -80,6 +80,16 @@ pub(crate) fn wrapped_end(screen: &vt100::Screen, mut row: u16) -> u16 {
     row
 }
 
+/// How many rows right below `row` have text (up to the first blank row).
+pub(crate) fn filled_rows_below(screen: &vt100::Screen, row: u16) -> u16 {
+    let (rows, _) = screen.size();
+    let mut n = 0;
+    while row + n + 1 < rows.get() && !read_row(screen, row + n + 1).is_empty() {
+        n += 1;
+    }
+    n
+}
+
 /// The first row of the logical line `row` belongs to (following wraps upwards).
 pub(crate) fn wrapped_start(screen: &vt100::Screen, mut row: u16) -> u16 {
     while row > 0 && screen.row_wrapped(row - 1) {
@@ -170,11 +180,11 @@ mod tests {
     fn prompt_matching() {
         let p = screen(30, b"root@box:~# ls\r\n\x1b[31mroot\x1b[0m@box:~# pwd");
         let row0 = read_row(p.screen(), 0);
-        let sig = PromptSig { text: split_at_col(&row0, 12).0, col: 12 };
+        let sig = PromptSig::new(split_at_col(&row0, 12).0, 12);
         assert_eq!(sig.text, "root@box:~# ");
         assert!(starts_with(&read_row(p.screen(), 1), &sig), "colours do not matter");
         assert!(!starts_with(&read_row(p.screen(), 2), &sig));
-        let sig = PromptSig { text: "$ ".into(), col: 2 };
+        let sig = PromptSig::new("$ ".into(), 2);
         assert!(!starts_with("echo ahead$ echo ahead", &sig));
         assert_eq!(find_in_row("echo ahead$ echo ahead", &sig), Some(12));
         assert_eq!(find_in_row("$ echo", &sig), None, "a prompt at the start is not mid-row");
