@@ -1,6 +1,9 @@
 //! Live indexing for `gatehouse serve`: sessions are indexed from the recorder's live tap
-//! as their frames arrive, so a command is searchable within about a second of the prompt
-//! that follows it (commits every [`COMMIT_INTERVAL`]; readers reload on commit).
+//! as their frames arrive, so a command is searchable within about a second of Enter: the
+//! extractor holds a command's record until the next command starts (its end time and
+//! output excerpt may still change), so meanwhile the command is indexed provisionally and
+//! replaced when its record comes (commits every [`COMMIT_INTERVAL`]; readers reload on
+//! commit).
 //!
 //! When a session ends, its live documents are replaced by an authoritative pass over the
 //! stored recording (the tap may skip frames under load, and may have started after the
@@ -25,7 +28,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::index::{IndexSink, SearchIndex, SessionContext};
 use crate::keyframe::store_keyframes;
-use crate::pipeline::{Batch, SessionIndexer};
+use crate::pipeline::{Batch, SessionCommand, SessionIndexer};
 use crate::tables::{EventRow, write_control_plane_events, write_session_tables};
 
 /// How often pending documents are committed (the bound on search freshness, plus the
@@ -43,6 +46,7 @@ const QUEUE: usize = 1024;
 
 enum Msg {
     Add { ctx: Arc<SessionContext>, batch: Batch, line_seq: u64 },
+    Provisional { ctx: Arc<SessionContext>, command: SessionCommand },
     DeleteSession(Uuid),
     Events(Vec<EventRow>),
 }
@@ -99,6 +103,11 @@ async fn write_loop(mut sink: IndexSink, mut rx: mpsc::Receiver<Msg>, storage: S
                         tracing::error!(session = %ctx.session, "live indexing failed: {e}");
                     }
                 }
+                Some(Msg::Provisional { ctx, command }) => {
+                    if let Err(e) = sink.add_provisional(&ctx, &command) {
+                        tracing::error!(session = %ctx.session, "live indexing failed: {e}");
+                    }
+                }
                 Some(Msg::DeleteSession(id)) => sink.delete_session(id),
                 Some(Msg::Events(rows)) => events.extend(rows),
                 None => break,
@@ -116,6 +125,9 @@ async fn write_loop(mut sink: IndexSink, mut rx: mpsc::Receiver<Msg>, storage: S
                     match msg {
                         Msg::Add { ctx, batch, mut line_seq } => {
                             let _ = sink.add(&ctx, &batch, &mut line_seq);
+                        }
+                        Msg::Provisional { ctx, command } => {
+                            let _ = sink.add_provisional(&ctx, &command);
                         }
                         Msg::DeleteSession(id) => sink.delete_session(id),
                         Msg::Events(rows) => events.extend(rows),
@@ -194,15 +206,27 @@ async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Stora
     });
     let mut pipeline = SessionIndexer::new(meta.cols.unwrap_or(80), meta.rows.unwrap_or(24)).without_keyframes();
     let mut line_seq = 0;
+    let mut shown: Option<gatehouse_recorder::Micros> = None; // Enter time of the provisional command
     while let Some(frame) = rx.recv().await {
         pipeline.push(&frame);
         let batch = pipeline.take();
         if !batch.is_empty() {
             let n = batch.lines.len() as u64;
+            if !batch.commands.is_empty() {
+                shown = None; // the sink drops the provisional command with these
+            }
             if tx.send(Msg::Add { ctx: ctx.clone(), batch, line_seq }).await.is_err() {
                 return;
             }
             line_seq += n;
+        }
+        if let Some(command) = pipeline.running()
+            && shown != Some(command.record.t)
+        {
+            shown = Some(command.record.t);
+            if tx.send(Msg::Provisional { ctx: ctx.clone(), command }).await.is_err() {
+                return;
+            }
         }
     }
     if rx.skipped() > 0 {

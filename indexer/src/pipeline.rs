@@ -6,7 +6,7 @@
 //! extraction); the printed-text scan of the bytes and de-duplication of finished lines
 //! ([`ScreenText`]), plus a whole-screen read about once a second while a full-screen
 //! program runs; a reverse `memchr` for the VT boundary state ([`VtTail`]); and, every
-//! 512 KiB of output (or 128 KiB and 5 s), a keyframe.
+//! 256 KiB of output, a keyframe.
 
 use bytes::Bytes;
 use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};
@@ -144,10 +144,7 @@ impl SessionIndexer {
         let t = frame.t;
         match &frame.data {
             FrameData::Output(bytes) => self.output(t, frame, bytes),
-            FrameData::Resize { .. } => {
-                self.extract(frame);
-                self.keyframes.resized();
-            }
+            FrameData::Resize { .. } => self.extract(frame),
             FrameData::Input(_) => self.extract(frame),
             FrameData::Event(event) => self.pending.events.push(RecordedEvent { t, event: event.clone() }),
             FrameData::Marker(text) => self.pending.events.push(RecordedEvent {
@@ -162,12 +159,19 @@ impl SessionIndexer {
             self.last_t = t;
             self.same_t = 1;
         }
-        if self.keyframing && self.keyframes.due(t) && self.tail.at_ground() {
+        if self.keyframing && self.keyframes.due() && self.tail.at_ground() {
             let screen = self.extractor.screen();
             if self.keyframes.take(screen, t, self.stats.frames, self.same_t) {
                 self.stats.keyframes += 1;
             }
         }
+    }
+
+    /// The command accepted last while the extractor still holds its record (it is
+    /// released when the next command starts), with the sequence number it will get.
+    pub fn running(&self) -> Option<SessionCommand> {
+        let record = self.extractor.running_command()?.clone();
+        Some(SessionCommand { seq: self.next_seq, record })
     }
 
     /// Takes what was found since the last call (for live indexing).

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod newest;
 mod search;
 pub mod syntax;
 

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use gatehouse_indexer::index::{Fields, SCREEN_KIND, SearchIndex, query_trigrams};
 use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{
     AllQuery, BooleanQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
-use tantivy::{DateTime, IndexReader, Order, TantivyDocument, Term};
+use tantivy::{DateTime, IndexReader, TantivyDocument, Term};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -112,8 +112,7 @@ impl Searcher {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         let query = self.build(request)?;
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(request.limit.max(1)).order_by_fast_field::<DateTime>("time", Order::Desc);
-        let found = searcher.search(&query, &top)?;
+        let found = crate::newest::newest(&searcher, &query, request.limit.max(1))?;
         found.into_iter().map(|(_, addr)| Ok(self.hit(&searcher.doc(addr)?))).collect()
     }
 

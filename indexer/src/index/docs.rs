@@ -70,8 +70,12 @@ impl IndexSink {
     }
 
     /// Adds a batch of one session's findings. `line_seq` numbers its screen lines
-    /// (continue it across batches of a session).
+    /// (continue it across batches of a session). Commands replace the session's
+    /// provisional command, if any.
     pub fn add(&mut self, ctx: &SessionContext, batch: &Batch, line_seq: &mut u64) -> Result<()> {
+        if !batch.commands.is_empty() {
+            self.writer.delete_term(Term::from_field_text(self.fields.provisional, &ctx.session.to_string()));
+        }
         for command in &batch.commands {
             self.writer.add_document(self.command_doc(ctx, command))?;
         }
@@ -80,6 +84,20 @@ impl IndexSink {
             *line_seq += 1;
         }
         self.uncommitted += (batch.commands.len() + batch.lines.len()) as u64;
+        Ok(())
+    }
+
+    /// Shows a command whose record is not final yet (live indexing: a command is
+    /// searchable from Enter, not only once the next one starts). It replaces the
+    /// session's previous provisional command, and is replaced by the next [`IndexSink::add`]
+    /// that brings commands.
+    pub fn add_provisional(&mut self, ctx: &SessionContext, command: &SessionCommand) -> Result<()> {
+        let session = ctx.session.to_string();
+        self.writer.delete_term(Term::from_field_text(self.fields.provisional, &session));
+        let mut doc = self.command_doc(ctx, command);
+        doc.add_text(self.fields.provisional, &session);
+        self.writer.add_document(doc)?;
+        self.uncommitted += 1;
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 //! | `t_end` | u64, stored | command end, µs since session start |
 //! | `cwd` | stored | working directory, where known |
 //! | `exit` | i64, stored | exit status, where known |
+//! | `provisional` | raw string | the session id, on a live command shown before its record is final |
 //!
 //! Secrets never get here: command text comes from the extractor, which drops input typed
 //! without echo, and screen text is output, which never contains it.
@@ -57,7 +58,11 @@ pub struct Fields {
     pub t_end: Field,
     pub cwd: Field,
     pub exit: Field,
+    pub provisional: Field,
 }
+
+/// Segments larger than this are not merged further (see [`SearchIndex::sink`]).
+pub const MAX_SEGMENT_DOCS: usize = 1_000_000;
 
 /// The `kind` of a screen-line document.
 pub const SCREEN_KIND: &str = "screen";
@@ -93,6 +98,7 @@ fn schema() -> (Schema, Fields) {
         t_end: b.add_u64_field("t_end", STORED),
         cwd: b.add_text_field("cwd", STORED),
         exit: b.add_i64_field("exit", STORED),
+        provisional: b.add_text_field("provisional", STRING),
     };
     (b.build(), fields)
 }
@@ -181,13 +187,18 @@ impl SearchIndex {
     /// The writer: one per index at a time (a second process gets `Unavailable`).
     /// `heap_bytes` is its indexing memory budget, split over `threads`.
     pub fn sink(&self, threads: usize, heap_bytes: usize) -> Result<IndexSink> {
-        let writer = self.index.writer_with_num_threads(threads.max(1), heap_bytes).map_err(|e| match e {
+        let writer: tantivy::IndexWriter = self.index.writer_with_num_threads(threads.max(1), heap_bytes).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => Error::Unavailable {
                 what: "search index".into(),
                 detail: "another gatehouse process (serve or reindex) is writing it".into(),
             },
             other => other.into(),
         })?;
+        // Segments stay at most about a million documents, each covering a stretch of time:
+        // newest-first searches skip whole segments older than the hits they already have.
+        let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+        policy.set_max_docs_before_merge(MAX_SEGMENT_DOCS);
+        writer.set_merge_policy(Box::new(policy));
         Ok(IndexSink::new(writer, self.fields))
     }
 }

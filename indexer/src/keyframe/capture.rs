@@ -25,7 +25,7 @@ use std::num::NonZeroU16;
 
 /// At most this many rows scrolled off the top are remembered: only a later resize that
 /// grows the terminal by more rows than this in total could tell the difference.
-pub(crate) const SCROLLED_CAP: u16 = 1024;
+pub(crate) const SCROLLED_CAP: u16 = 256;
 
 /// A fresh parser of `rows`×`cols` (zero treated as 1), as the pipeline creates them.
 pub(crate) fn new_parser(rows: u16, cols: u16) -> vt100::Parser {

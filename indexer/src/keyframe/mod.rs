@@ -56,44 +56,35 @@ impl Keyframe {
     }
 }
 
-/// When to take a keyframe: after this much output since the last one. A seek replays at
-/// most this much through vt100 (about 10 ms): the worst case of showing any moment...
-pub const KEYFRAME_BYTES: u64 = 512 * 1024;
-/// ...or after this much session time, if at least [`KEYFRAME_MIN_BYTES`] of output came
-/// meanwhile. A seek replaying less than that is quick anyway, and a keyframe costs about
-/// as much as emulating a few tens of KiB, so a quiet session is not keyframed every few
-/// seconds for nothing.
-pub const KEYFRAME_INTERVAL: Micros = 5_000_000;
-/// See [`KEYFRAME_INTERVAL`].
-pub const KEYFRAME_MIN_BYTES: u64 = 128 * 1024;
+/// A keyframe is taken after this much output since the last one (at the next frame
+/// boundary outside any escape sequence). A seek restores the keyframe and replays at most
+/// this much through vt100: about 5 ms, the worst case of showing any moment. Keyframes are
+/// placed by output volume, not by time: replay cost is what they bound, and a quiet hour
+/// of typing replays in no time, while each keyframe costs about as much as emulating
+/// 10 KiB (a few probes of the screen; see `capture`).
+pub const KEYFRAME_BYTES: u64 = 256 * 1024;
+/// After a screen that could not be captured exactly, wait for this much more output
+/// before trying again.
+const RETRY_BYTES: u64 = 4 * 1024;
 
 /// Decides when a keyframe is due and takes it from the pipeline's screen.
 #[derive(Debug, Default)]
 pub(crate) struct KeyframeBuilder {
     keyframes: Vec<Keyframe>,
-    last_t: Micros,
     bytes_since: u64,
-    /// Whether anything changed the screen since the last keyframe.
-    dirty: bool,
+    /// Output needed before the next attempt (raised after a failed capture).
+    wait_until: u64,
 }
 
 impl KeyframeBuilder {
     /// Notes output bytes applied.
     pub(crate) fn output(&mut self, len: usize) {
         self.bytes_since += len as u64;
-        self.dirty = true;
     }
 
-    /// Notes a resize applied.
-    pub(crate) fn resized(&mut self) {
-        self.dirty = true;
-    }
-
-    /// Whether a keyframe is due at time `t`.
-    pub(crate) fn due(&self, t: Micros) -> bool {
-        self.dirty
-            && (self.bytes_since >= KEYFRAME_BYTES
-                || (t.saturating_sub(self.last_t) >= KEYFRAME_INTERVAL && self.bytes_since >= KEYFRAME_MIN_BYTES))
+    /// Whether a keyframe is due.
+    pub(crate) fn due(&self) -> bool {
+        self.bytes_since >= KEYFRAME_BYTES.max(self.wait_until)
     }
 
     /// Takes a keyframe of `screen` (call at a frame boundary in ground state). Returns
@@ -102,13 +93,13 @@ impl KeyframeBuilder {
     pub(crate) fn take(&mut self, screen: &vt100::Screen, t: Micros, frame_index: u64, skip: u32) -> bool {
         let Some(state) = capture::capture(screen) else {
             tracing::debug!(t, frame_index, "screen not reproducible here; keyframe deferred");
+            self.wait_until = self.bytes_since + RETRY_BYTES;
             return false;
         };
         let (rows, cols) = screen.size();
         self.keyframes.push(Keyframe { t, frame_index, skip, rows: rows.get(), cols: cols.get(), state });
-        self.last_t = t;
         self.bytes_since = 0;
-        self.dirty = false;
+        self.wait_until = 0;
         true
     }
 

@@ -62,7 +62,7 @@ fn seeking_from_keyframes_equals_full_replay_at_random_times() {
     }
     let out = pipeline.finish();
     let keyframes = out.keyframes;
-    assert!(keyframes.len() >= 6, "{} keyframes", keyframes.len());
+    assert!(keyframes.len() >= 4, "{} keyframes", keyframes.len());
     // The stored file round-trips.
     let decoded = decode_keyframes(&encode_keyframes(m.id, &keyframes), m.id, "test").unwrap();
     assert_eq!(decoded, keyframes);
@@ -101,15 +101,14 @@ fn keyframes_follow_the_output_volume() {
         before.push(before.last().unwrap() + n);
     }
     let total = *before.last().unwrap();
-    assert!(keyframes.len() as u64 >= total / KEYFRAME_BYTES, "{} keyframes for {total} bytes", keyframes.len());
+    let n = keyframes.len() as u64;
+    assert!((total / (KEYFRAME_BYTES + 32 * 1024)..=total / KEYFRAME_BYTES).contains(&n), "{n} keyframes for {total} bytes");
     let mut last = (0u64, 0u64); // (frame index, t)
     for k in &keyframes {
         let bytes = before[k.frame_index as usize] - before[last.0 as usize];
         assert!(k.frame_index > last.0 && k.t >= last.1);
-        assert!(bytes >= KEYFRAME_MIN_BYTES, "keyframe after only {bytes} bytes");
         // A keyframe waits for a frame boundary outside any escape sequence: a few frames.
-        assert!(bytes <= KEYFRAME_BYTES + 64 * 1024, "{bytes} bytes without a keyframe");
-        assert!(bytes >= KEYFRAME_BYTES || k.t - last.1 >= KEYFRAME_INTERVAL, "early keyframe at t={}", k.t);
+        assert!((KEYFRAME_BYTES..KEYFRAME_BYTES + 32 * 1024).contains(&bytes), "{bytes} bytes between keyframes");
         last = (k.frame_index, k.t);
     }
 }

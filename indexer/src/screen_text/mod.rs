@@ -27,10 +27,11 @@ use rustc_hash::{FxBuildHasher, FxHashSet};
 
 use printed::Printed;
 
-/// While a full-screen program runs, read the screen at least this often...
-pub const SAMPLE_INTERVAL: Micros = 1_000_000;
+/// While a full-screen program runs, read the screen at least this often (session time;
+/// a read costs about as much as emulating a screenful)...
+pub const SAMPLE_INTERVAL: Micros = 10_000_000;
 /// ...if at least this much output came since the last read.
-pub const SAMPLE_MIN_BYTES: usize = 256;
+pub const SAMPLE_MIN_BYTES: usize = 4096;
 
 /// Forget seen lines past this many (memory bound): a line seen again after that is
 /// indexed again, which only costs a duplicate hit.
@@ -60,7 +61,7 @@ impl ScreenText {
     pub(crate) fn output(&mut self, t: Micros, bytes: &[u8], out: &mut Vec<ScreenLine>) {
         self.bytes += bytes.len();
         let Self { printed, seen, .. } = self;
-        printed.feed(bytes, &mut |line| keep(seen, t, &String::from_utf8_lossy(line), out));
+        printed.feed(bytes, &mut |line| keep_bytes(seen, t, line, out));
     }
 
     /// Whether a screen read is due at `t` (only while a full-screen program runs).
@@ -80,14 +81,19 @@ impl ScreenText {
     /// The end of the session: the line in progress, and a last look at the screen.
     pub(crate) fn finish(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
         let Self { printed, seen, .. } = self;
-        printed.flush(&mut |line| keep(seen, t, &String::from_utf8_lossy(line), out));
+        printed.flush(&mut |line| keep_bytes(seen, t, line, out));
         self.read(screen, t, out);
     }
 }
 
 /// Keeps `line` (trimmed) if it is not empty and was not seen before.
 fn keep(seen: &mut FxHashSet<u64>, t: Micros, line: &str, out: &mut Vec<ScreenLine>) {
-    let text = line.trim();
+    keep_bytes(seen, t, line.as_bytes(), out);
+}
+
+/// [`keep`] for raw printed bytes: duplicates are dropped before any UTF-8 work.
+fn keep_bytes(seen: &mut FxHashSet<u64>, t: Micros, line: &[u8], out: &mut Vec<ScreenLine>) {
+    let text = line.trim_ascii();
     if text.is_empty() {
         return;
     }
@@ -97,7 +103,11 @@ fn keep(seen: &mut FxHashSet<u64>, t: Micros, line: &str, out: &mut Vec<ScreenLi
         seen.clear();
     }
     if seen.insert(h.finish()) {
-        out.push(ScreenLine { t, text: text.to_string() });
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim();
+        if !text.is_empty() {
+            out.push(ScreenLine { t, text: text.to_string() });
+        }
     }
 }
 

@@ -60,15 +60,28 @@ impl Printed {
         let n = bytes.len();
         while i < n {
             if self.esc != Esc::None {
+                // Most sequences are CSI with every byte in this chunk: skip to the final
+                // byte in one go (the first parameter matters only for mode switches).
+                if let Esc::Csi { param: 0, private, first: true } = self.esc {
+                    let body = bytes[i..].iter().position(|&b| !(0x20..=0x3f).contains(&b));
+                    if let Some(len) = body.filter(|&len| (0x40..=0x7e).contains(&bytes[i + len])) {
+                        let params = &bytes[i..i + len];
+                        let private = private || params.first().is_some_and(|b| matches!(b, b'?' | b'>' | b'<' | b'='));
+                        let digits = params.iter().skip(usize::from(private)).take_while(|b| b.is_ascii_digit());
+                        let param = digits.fold(0u32, |p, &d| p.saturating_mul(10).saturating_add(u32::from(d - b'0')));
+                        self.esc = Esc::None;
+                        self.csi(bytes[i + len], param, private, emit);
+                        i += len + 1;
+                        continue;
+                    }
+                }
                 self.escape(bytes[i], emit);
                 i += 1;
                 continue;
             }
             // The common case: a run of printable bytes.
             let start = i;
-            while i < n && bytes[i] >= 0x20 && bytes[i] != 0x7f {
-                i += 1;
-            }
+            i += printable_run(&bytes[i..]);
             if i > start {
                 if self.cr {
                     self.line.clear();
@@ -202,6 +215,33 @@ impl Printed {
     }
 }
 
+/// Length of the leading run of bytes that are neither C0 controls nor DEL, eight bytes at
+/// a time (the scan runs over every output byte, so it must cost a small fraction of the
+/// emulation's per-byte work).
+fn printable_run(bytes: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let x = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        // A byte below 0x20 (high bit clear and below after subtracting), or equal to 0x7f.
+        let below = x.wrapping_sub(LO * 0x20) & !x & HI;
+        let del = {
+            let y = x ^ (LO * 0x7f);
+            y.wrapping_sub(LO) & !y & HI
+        };
+        let hit = below | del;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i] >= 0x20 && bytes[i] != 0x7f {
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +279,19 @@ mod tests {
         ];
         for (chunks, want) in cases {
             assert_eq!(lines(chunks), *want, "{chunks:?}");
+        }
+    }
+
+    #[test]
+    fn printable_runs_stop_at_controls_and_del() {
+        for len in 0..40 {
+            for stop in [0x00u8, 0x07, 0x0a, 0x1b, 0x1f, 0x7f] {
+                let mut v: Vec<u8> = (0..len).map(|i| [b'a', 0x20, 0x7e, 0x80, 0xe6, 0xff][i % 6]).collect();
+                assert_eq!(printable_run(&v), len);
+                v.push(stop);
+                v.extend_from_slice(b"tail text");
+                assert_eq!(printable_run(&v), len, "len {len} stop {stop:#x}");
+            }
         }
     }
 

@@ -3,5 +3,6 @@
 
 mod common;
 mod extract;
+mod live;
 mod reindex;
 mod tables;

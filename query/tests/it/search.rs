@@ -194,3 +194,49 @@ fn bad_queries_are_clear_errors() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("gatehouse reindex"), "{err}");
 }
+
+#[test]
+fn newest_first_is_exact_across_segments_in_any_time_order() {
+    let index = SearchIndex::in_memory();
+    let mut sink = index.sink(1, 50 << 20).unwrap();
+    // Three commits (three segments) whose time ranges are out of order and overlap.
+    let starts = [
+        datetime!(2026-11-05 10:00 UTC),
+        datetime!(2026-11-01 10:00 UTC),
+        datetime!(2026-11-05 09:59 UTC),
+    ];
+    let mut want = Vec::new();
+    for (n, start) in starts.into_iter().enumerate() {
+        let c = ctx(n as u8 + 10, "ops", "web-01", start);
+        let commands = (0..50u32)
+            .map(|i| SessionCommand {
+                seq: i,
+                record: gatehouse_indexer::CommandRecord {
+                    t: u64::from(i) * 7_000_000 + n as u64,
+                    t_end: None,
+                    command: format!("deploy release {i}"),
+                    kind: gatehouse_indexer::CommandKind::Shell,
+                    cwd: None,
+                    exit: None,
+                    output_excerpt: None,
+                },
+            })
+            .collect::<Vec<_>>();
+        for cmd in &commands {
+            want.push((c.at(cmd.record.t), c.session, cmd.seq));
+        }
+        sink.add(&c, &Batch { commands, ..Batch::default() }, &mut 0).unwrap();
+        sink.commit().unwrap();
+    }
+    // A deleted session's documents never come back.
+    sink.delete_session(Uuid::from_bytes([11; 16]));
+    sink.commit().unwrap();
+    want.retain(|(_, s, _)| *s != Uuid::from_bytes([11; 16]));
+    want.sort_by(|a, b| b.cmp(a));
+    let searcher = Searcher::new(index).unwrap();
+    searcher.reload().unwrap();
+    for limit in [1, 5, 37, 100, 1000] {
+        let got: Vec<_> = searcher.search(&SearchRequest { limit, ..req("deploy") }).unwrap().into_iter().map(|h| (h.time, h.session, h.seq as u32)).collect();
+        assert_eq!(got, want[..limit.min(want.len())].to_vec(), "limit {limit}");
+    }
+}
