@@ -1,5 +1,6 @@
 //! The `gatehouse` binary, run for real against temporary data directories.
 
 mod commands;
+mod demo;
 mod control;
 mod recording;
