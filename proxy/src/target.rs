@@ -68,7 +68,7 @@ impl TargetHandler {
 impl Drop for TargetHandler {
     fn drop(&mut self) {
         // The connection ended: the bridge must see a close even if the target never sent one.
-        self.link.down.try_push(TargetMsg::Close);
+        self.link.down.force_push(TargetMsg::Close);
     }
 }
 

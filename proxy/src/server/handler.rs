@@ -114,7 +114,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // The connection is gone: every bridge must end even if the client said nothing.
         for link in self.channels.values() {
-            link.up.try_push(UserMsg::Close);
+            link.up.force_push(UserMsg::Close);
         }
     }
 }
