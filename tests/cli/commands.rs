@@ -27,7 +27,10 @@ fn records(out: &Output) -> Vec<serde_json::Value> {
 }
 
 fn commands(records: &[serde_json::Value]) -> Vec<(String, String)> {
-    records.iter().map(|r| (r["command"].as_str().unwrap().to_string(), r["kind"].as_str().unwrap().to_string())).collect()
+    records
+        .iter()
+        .map(|r| (r["command"].as_str().unwrap().to_string(), r["kind"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 #[test]
@@ -39,7 +42,10 @@ fn commands_from_a_cast_and_from_the_stored_session() {
     let from_file = records(&out);
     assert_eq!(
         commands(&from_file),
-        [("read -s -p 'PIN: ' pin; echo".to_string(), "shell".to_string()), ("echo ok".to_string(), "shell".to_string())]
+        [
+            ("read -s -p 'PIN: ' pin; echo".to_string(), "shell".to_string()),
+            ("echo ok".to_string(), "shell".to_string())
+        ]
     );
     let first = &from_file[0];
     for key in ["t", "t_end", "command", "kind", "cwd", "exit", "output_excerpt"] {

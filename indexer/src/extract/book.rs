@@ -5,7 +5,8 @@
 
 use gatehouse_recorder::Micros;
 
-use super::syntax::{self, Dialect};
+use super::history::{self, Dialect};
+use super::syntax;
 use crate::command::{CommandKind, CommandRecord};
 
 /// Where a shell line was typed: context its record needs.
@@ -66,10 +67,11 @@ impl Book {
         if replayed {
             // Typed before the shell's first prompt: the terminal echoed the line (and it
             // was taken for a command), then the line editor showed it again.
-            if let Some(r) = &self.running {
-                if r.cooked && r.record.command.trim() == lines.join("\n").trim() {
-                    return false;
-                }
+            if let Some(r) = &self.running
+                && r.cooked
+                && r.record.command.trim() == lines.join("\n").trim()
+            {
+                return false;
             }
             carried = std::mem::take(&mut self.held);
             for line in lines {
@@ -168,10 +170,10 @@ impl Book {
 
     /// Fills in a missing excerpt (at the end of a session).
     pub(crate) fn running_excerpt(&mut self, excerpt: Option<String>) {
-        if let Some(r) = &mut self.running {
-            if r.record.output_excerpt.is_none() {
-                r.record.output_excerpt = excerpt;
-            }
+        if let Some(r) = &mut self.running
+            && r.record.output_excerpt.is_none()
+        {
+            r.record.output_excerpt = excerpt;
         }
     }
 
@@ -195,7 +197,7 @@ impl Book {
         let record = CommandRecord {
             t: p.info.t,
             t_end: None,
-            command: syntax::join(&p.lines, p.info.dialect),
+            command: history::join(&p.lines, p.info.dialect),
             kind: CommandKind::Shell,
             cwd: p.info.cwd,
             exit: None,
@@ -205,10 +207,10 @@ impl Book {
     }
 
     fn release_running(&mut self) {
-        if let Some(Running { mut record, .. }) = self.running.take() {
-            if apply_history_expansion(&mut record) {
-                self.ready.push(record);
-            }
+        if let Some(Running { mut record, .. }) = self.running.take()
+            && apply_history_expansion(&mut record)
+        {
+            self.ready.push(record);
         }
         self.ready.append(&mut self.held);
     }
@@ -221,10 +223,10 @@ fn apply_history_expansion(record: &mut CommandRecord) -> bool {
     if record.command.contains('\n') {
         return true;
     }
-    let Some(parts) = syntax::history_designators(&record.command) else { return true };
+    let Some(parts) = history::history_designators(&record.command) else { return true };
     let Some(excerpt) = record.output_excerpt.take() else { return true };
     let (first, rest) = excerpt.split_once('\n').unwrap_or((excerpt.as_str(), ""));
-    match syntax::expanded(&record.command, &parts, first) {
+    match history::expanded(&record.command, &parts, first) {
         None => false,
         Some(line) if line != record.command => {
             record.command = line.to_string();

@@ -8,10 +8,7 @@
 //! understand it leans towards "complete", because a missed continuation costs one record
 //! while a wrong one would swallow the next command.
 //!
-//! Bash (with its default `cmdhist`) stores a multi-line command as one history entry and
-//! joins the lines of a compound command with `"; "` or `" "` (after `do`, `then`, `|`…)
-//! while lines inside quotes and heredocs keep their newline; zsh keeps every newline.
-//! [`join`] reproduces both, so a record reads the way the shell itself recorded it.
+//! The lexer also tells [`super::history`] how bash joins a command's lines.
 
 /// A token kind, as far as line joining needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +48,7 @@ enum CaseState {
 
 /// The lexer's state between lines.
 #[derive(Debug, Default)]
-struct Lexer {
+pub(super) struct Lexer {
     stack: Vec<Ctx>,
     /// Heredoc delimiters announced on the current line, read after it ends.
     announced: Vec<(String, bool)>,
@@ -68,7 +65,7 @@ struct Lexer {
 
 /// How the line after the current one is joined in bash's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sep {
+pub(super) enum Sep {
     Newline,
     Space,
     Semi,
@@ -78,11 +75,16 @@ enum Sep {
 const RESERVED_OPENERS: &[(&str, &str)] = &[("if", "fi"), ("while", "done"), ("until", "done"), ("{", "}")];
 
 impl Lexer {
-    fn new() -> Lexer {
+    pub(super) fn new() -> Lexer {
         Lexer { cmd_pos: true, ..Lexer::default() }
     }
 
-    fn in_quote(&self) -> bool {
+    /// Whether heredoc bodies are being read (or announced on the last line).
+    pub(super) fn in_heredoc(&self) -> bool {
+        !self.heredocs.is_empty()
+    }
+
+    pub(super) fn in_quote(&self) -> bool {
         matches!(self.stack.last(), Some(Ctx::Single | Ctx::DollarSingle | Ctx::Double | Ctx::Backtick))
     }
 
@@ -99,7 +101,7 @@ impl Lexer {
     }
 
     /// Reads one line; returns how bash joins the *next* line to this one.
-    fn line(&mut self, line: &str) -> Sep {
+    pub(super) fn line(&mut self, line: &str) -> Sep {
         if let Some((delim, strip)) = self.heredocs.first().cloned() {
             let body = if strip { line.trim_start_matches('\t') } else { line };
             if body == delim {
@@ -145,7 +147,7 @@ impl Lexer {
                         b'`' => self.stack.push(Ctx::Backtick),
                         b'$' if next == Some(b'(') => {
                             i += 1;
-                            self.open_dollar_paren(&chars, &mut i);
+                            self.open_dollar_paren(chars, &mut i);
                         }
                         b'$' if next == Some(b'{') => {
                             i += 1;
@@ -202,7 +204,7 @@ impl Lexer {
                 i += 1;
                 continue;
             }
-            if c == b'#' && word.is_empty() && !saw_word_char(&chars, i) {
+            if c == b'#' && word.is_empty() && !saw_word_char(chars, i) {
                 break; // a comment runs to the end of the line
             }
             match c {
@@ -238,7 +240,7 @@ impl Lexer {
                     word_plain = false;
                     word.extend_from_slice(b"$(");
                     i += 1;
-                    self.open_dollar_paren(&chars, &mut i);
+                    self.open_dollar_paren(chars, &mut i);
                 }
                 b'$' if next == Some(b'{') => {
                     word_plain = false;
@@ -248,9 +250,9 @@ impl Lexer {
                 }
                 b';' | b'&' | b'|' | b'(' | b')' => {
                     self.end_word(&mut word, &mut word_plain, &mut saw_word);
-                    let op = operator(&chars, i);
+                    let op = operator(chars, i);
                     i += op.len();
-                    self.operator(op, &chars, &mut i);
+                    self.operator(op, chars, &mut i);
                     continue;
                 }
                 b'<' if next == Some(b'<') && chars.get(i + 2) == Some(&b'<') => {
@@ -271,7 +273,15 @@ impl Lexer {
                     }
                     let mut delim: Vec<u8> = Vec::new();
                     while let Some(&d) = chars.get(i) {
-                        if d == b' ' || d == b'\t' || d == b';' || d == b'|' || d == b'&' || d == b')' || d == b'<' || d == b'>' {
+                        if d == b' '
+                            || d == b'\t'
+                            || d == b';'
+                            || d == b'|'
+                            || d == b'&'
+                            || d == b')'
+                            || d == b'<'
+                            || d == b'>'
+                        {
                             break;
                         }
                         if d != b'\'' && d != b'"' && d != b'\\' {
@@ -415,11 +425,13 @@ impl Lexer {
                 CaseState::Body => {}
             }
         }
-        if was_plain && self.cmd_pos && !self.words_only {
-            if let Some(kw) = self.keyword(&w) {
-                self.push_tok(Tok::Key(kw));
-                return;
-            }
+        if was_plain
+            && self.cmd_pos
+            && !self.words_only
+            && let Some(kw) = self.keyword(&w)
+        {
+            self.push_tok(Tok::Key(kw));
+            return;
         }
         if self.words_only && w == "in" {
             self.push_tok(Tok::Key("in"));
@@ -521,107 +533,6 @@ pub(crate) fn complete(lines: &[String]) -> bool {
     lx.complete()
 }
 
-/// The literal parts of a command line around its history designators (`!!`, `!$`,
-/// `!-2`, `!grep`…), or `None` when the line has none. Both bash and zsh print the
-/// expanded line before running it and record the expanded line in their history.
-pub(crate) fn history_designators(line: &str) -> Option<Vec<&str>> {
-    if line.trim_start().starts_with('^') {
-        // `^old^new`: quick substitution on the previous command.
-        return Some(Vec::new());
-    }
-    let bytes = line.as_bytes();
-    let mut parts = Vec::new();
-    let mut from = 0;
-    let mut single = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if !single => i += 1,
-            b'\'' => single = !single,
-            b'!' if !single => {
-                // `!` before a blank, `=`, `(` or the end is not history expansion.
-                let next = bytes.get(i + 1).copied();
-                if let Some(n) = next.filter(|n| !matches!(n, b' ' | b'\t' | b'=' | b'(' | b'"')) {
-                    parts.push(&line[from..i]);
-                    // The designator runs to the next blank (a good enough end for
-                    // `!!`, `!$`, `!-2`, `!ls`, `!?str?`, `!!:s/a/b/`).
-                    let mut j = i + 1;
-                    if n == b'!' || n == b'$' || n == b'^' || n == b'*' {
-                        j += 1;
-                    }
-                    while j < bytes.len() && !matches!(bytes[j], b' ' | b'\t' | b';' | b'|' | b'&' | b')' | b'"' | b'\'') {
-                        j += 1;
-                    }
-                    from = j;
-                    i = j;
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if parts.is_empty() {
-        return None;
-    }
-    parts.push(&line[from..]);
-    Some(parts)
-}
-
-/// What the shell printed for a line with history designators, given the first line of
-/// its output: the expanded line it ran, or `None` when expansion failed ("event not
-/// found") and nothing ran. A first line that does not contain the literal parts in order
-/// is not the expansion: the typed line is kept.
-pub(crate) fn expanded<'a>(typed: &'a str, parts: &[&str], first_output: &'a str) -> Option<&'a str> {
-    if first_output.contains("event not found") || first_output.contains("no such event") {
-        return None;
-    }
-    let mut rest = first_output;
-    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return Some(typed),
-        }
-    }
-    Some(if first_output.trim().is_empty() { typed } else { first_output })
-}
-
-/// The shell dialect a command was typed into (decides how lines are joined).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Dialect {
-    /// bash and other shells that record a compound command on one history line.
-    #[default]
-    Bash,
-    /// zsh: lines are kept as typed, joined by newlines.
-    Zsh,
-}
-
-/// Joins the lines of one command the way the shell records it in its history.
-pub(crate) fn join(lines: &[String], dialect: Dialect) -> String {
-    if dialect == Dialect::Zsh || lines.len() < 2 {
-        return lines.join("\n");
-    }
-    let mut lx = Lexer::new();
-    let mut out = String::new();
-    let mut sep = None;
-    for l in lines {
-        match sep {
-            None => {}
-            Some(Sep::Newline) => out.push('\n'),
-            Some(Sep::Space) => out.push(' '),
-            Some(Sep::Semi) => out.push_str("; "),
-            Some(Sep::Nothing) => {}
-        }
-        if sep.is_some() && l.trim().is_empty() && !lx.in_quote() && lx.heredocs.is_empty() {
-            sep = Some(Sep::Nothing);
-            continue;
-        }
-        out.push_str(l);
-        sep = Some(lx.line(l));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,49 +599,5 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(complete(&lines(text)), *want, "{text:?}");
         }
-    }
-
-    #[test]
-    fn history_expansion_table() {
-        // (typed, first output line, recorded command; None: nothing ran)
-        let cases: &[(&str, &str, Option<&str>)] = &[
-            ("echo !!", "echo echo one two", Some("echo echo one two")),
-            ("sudo !!", "sudo systemctl restart nginx", Some("sudo systemctl restart nginx")),
-            ("ls !$", "ls two", Some("ls two")),
-            ("echo \"a!b\"", "bash: !b: event not found", None),
-            ("echo !nope", "zsh: event not found: nope", None),
-            // The first line is the command's own output, not an expansion.
-            ("cat !$", "unrelated", Some("cat !$")),
-            ("^one^three", "echo three two", Some("echo three two")),
-        ];
-        for (typed, first, want) in cases {
-            let parts = history_designators(typed).unwrap_or_else(|| panic!("{typed}"));
-            assert_eq!(expanded(typed, &parts, first), *want, "{typed:?}");
-        }
-        for plain in ["echo hi!", "[ ! -f x ]", "a != b", "echo 'it!s'", "echo \\!x", "if ! grep -q x f; then :; fi"] {
-            assert_eq!(history_designators(plain), None, "{plain:?}");
-        }
-    }
-
-    #[test]
-    fn bash_join_table() {
-        // What bash 5 (cmdhist on, lithist off) records in its history.
-        let cases: &[(&str, &str)] = &[
-            ("for i in 1 2\ndo\n  echo $i\ndone", "for i in 1 2; do   echo $i; done"),
-            ("while false\ndo :; done", "while false; do :; done"),
-            ("if true; then\necho yes\nfi", "if true; then echo yes; fi"),
-            ("echo 'a\nb'", "echo 'a\nb'"),
-            ("cat <<END\nhello\nEND", "cat <<END\nhello\nEND"),
-            ("ls |\nwc -l", "ls | wc -l"),
-            ("true &&\necho ok", "true && echo ok"),
-            ("f() {\necho hi\n}", "f() { echo hi; }"),
-            ("case $x in\na) echo a;;\nesac", "case $x in a) echo a;; esac"),
-            ("ls \\\n /tmp", "ls \\\n /tmp"),
-            ("single", "single"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(join(&lines(text), Dialect::Bash), *want, "{text:?}");
-        }
-        assert_eq!(join(&lines("for i in 1\ndo\ndone"), Dialect::Zsh), "for i in 1\ndo\ndone");
     }
 }

@@ -105,11 +105,11 @@ pub(crate) fn strip_rprompt(line: &mut String, rprompt: &str) {
         return;
     }
     let trimmed = line.trim_end();
-    if let Some(before) = trimmed.strip_suffix(rprompt) {
-        if before.ends_with("  ") || before.trim().is_empty() {
-            let keep = before.trim_end().len();
-            line.truncate(keep);
-        }
+    if let Some(before) = trimmed.strip_suffix(rprompt)
+        && (before.ends_with("  ") || before.trim().is_empty())
+    {
+        let keep = before.trim_end().len();
+        line.truncate(keep);
     }
 }
 
@@ -123,7 +123,8 @@ mod tests {
     use super::*;
 
     fn screen(cols: u16, bytes: &[u8]) -> vt100::Parser {
-        let mut p = vt100::Parser::new(std::num::NonZeroU16::new(6).unwrap(), std::num::NonZeroU16::new(cols).unwrap(), 0);
+        let mut p =
+            vt100::Parser::new(std::num::NonZeroU16::new(6).unwrap(), std::num::NonZeroU16::new(cols).unwrap(), 0);
         p.process(bytes);
         p
     }

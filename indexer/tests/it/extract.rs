@@ -101,8 +101,12 @@ fn score(sessions: &[Session]) -> (f64, usize, Vec<String>) {
     for s in sessions {
         let records = extract(s, &s.frames);
         let truth: Vec<String> = s.truth.iter().map(|c| norm(c)).filter(|c| !c.is_empty()).collect();
-        let got: Vec<String> =
-            records.iter().filter(|r| r.kind == CommandKind::Shell).map(|r| norm(&r.command)).filter(|c| !c.is_empty()).collect();
+        let got: Vec<String> = records
+            .iter()
+            .filter(|r| r.kind == CommandKind::Shell)
+            .map(|r| norm(&r.command))
+            .filter(|c| !c.is_empty())
+            .collect();
         let raw: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
         for secret in &s.secrets {
             if raw.iter().any(|r| r.contains(secret.as_str())) {
