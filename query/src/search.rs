@@ -89,6 +89,7 @@ pub struct Hit {
 pub struct Searcher {
     index: SearchIndex,
     reader: IndexReader,
+    blocks: crate::newest::BlockTimes,
 }
 
 impl Searcher {
@@ -100,7 +101,7 @@ impl Searcher {
     /// Searches an index already open (the live indexer's, in `serve`).
     pub fn new(index: SearchIndex) -> Result<Searcher> {
         let reader = index.reader()?;
-        Ok(Searcher { index, reader })
+        Ok(Searcher { index, reader, blocks: crate::newest::BlockTimes::default() })
     }
 
     /// Picks up the latest commit now (otherwise it does within a moment).
@@ -112,7 +113,7 @@ impl Searcher {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         let query = self.build(request)?;
         let searcher = self.reader.searcher();
-        let found = crate::newest::newest(&searcher, &query, request.limit.max(1))?;
+        let found = crate::newest::newest(&searcher, &query, request.limit.max(1), &self.blocks)?;
         found.into_iter().map(|(_, addr)| Ok(self.hit(&searcher.doc(addr)?))).collect()
     }
 
