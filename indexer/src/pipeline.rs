@@ -6,7 +6,7 @@
 //! extraction); the printed-text scan of the bytes and de-duplication of finished lines
 //! ([`ScreenText`]), plus a whole-screen read about once a second while a full-screen
 //! program runs; a reverse `memchr` for the VT boundary state ([`VtTail`]); and, every
-//! 256 KiB of output, a keyframe.
+//! 512 KiB of output, a keyframe.
 
 use bytes::Bytes;
 use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};

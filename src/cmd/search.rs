@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::Ctx;
 use super::sessions::parse_time;
+use crate::store::{self, StoreArgs};
 
 /// Search the commands people ran and the screen text they saw, newest first.
 ///
@@ -34,9 +35,9 @@ pub struct Args {
     /// Only sessions as this account on the target.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only this session (its id).
+    /// Only this session: its id or a unique prefix of it (looked up in the store).
     #[arg(long)]
-    pub session: Option<Uuid>,
+    pub session: Option<String>,
     /// At or after this time: RFC 3339, a UTC day (2024-05-01), or an age (90m, 12h, 7d).
     #[arg(long, value_parser = parse_time)]
     pub since: Option<OffsetDateTime>,
@@ -52,12 +53,24 @@ pub struct Args {
     /// One JSON object per hit instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Runs `gatehouse search`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let dir = ctx.data_dir.join("index");
     let searcher = Searcher::open(&dir).context("opening the search index")?;
+    let session = match &args.session {
+        None => None,
+        Some(text) => Some(match text.parse::<Uuid>() {
+            Ok(id) => id,
+            Err(_) => {
+                let storage = args.store.storage(ctx)?;
+                store::runtime()?.block_on(storage.resolve(text)).with_context(|| format!("session {text}"))?
+            }
+        }),
+    };
     let query = if args.substring {
         args.query.join(" ")
     } else {
@@ -74,7 +87,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             user: args.user,
             target: args.target,
             account: args.account,
-            session: args.session,
+            session,
             since: args.since,
             until: args.until,
             kind: args.kind,

@@ -13,9 +13,13 @@
 //! - **pipeline**: a fresh `SessionIndexer`, `push` on every frame, then `finish()`:
 //!   command extraction (`Extractor::push`, which owns the session's one vt100 parser),
 //!   the printed-text scan and de-duplication of screen lines, whole-screen reads while a
-//!   full-screen program runs, the VT boundary tracking, keyframe capture every 256 KiB.
+//!   full-screen program runs, the VT boundary tracking, keyframe capture every 512 KiB.
 //! - also reported, to show where time goes: the extractor alone, and the pipeline without
 //!   keyframes.
+//!
+//! A second workload is the recorded corpus in `fixtures/corpus/casts` (real bash and zsh
+//! sessions, including vim/less/top), each cast run as its own session; its figure is the
+//! sum over the casts.
 //!
 //! Time is the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`: the machine is
 //! shared, wall time is not), best of N alternating runs. Figure: throughput ratio =
@@ -80,6 +84,47 @@ fn extractor(frames: &[Frame], cols: u16, rows: u16) -> Duration {
     .0
 }
 
+/// The recorded corpus: (cols, rows, frames) per cast.
+fn corpus() -> Vec<(u16, u16, Vec<Frame>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/corpus/casts");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).map_or_else(|_| Vec::new(), |d| d.flatten().map(|e| e.path()).collect());
+    paths.retain(|p| p.extension().is_some_and(|e| e == "cast"));
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| {
+            let file = std::io::BufReader::new(std::fs::File::open(p).ok()?);
+            let decoder = gatehouse_recorder::asciicast::open(file).ok()?;
+            let (cols, rows) = (decoder.header().cols, decoder.header().rows);
+            Some((cols, rows, decoder.filter_map(Result::ok).collect()))
+        })
+        .collect()
+}
+
+fn corpus_figures(casts: &[(u16, u16, Vec<Frame>)], runs: usize) {
+    let bytes: usize = casts
+        .iter()
+        .flat_map(|(_, _, f)| f)
+        .map(|f| match &f.data {
+            gatehouse_recorder::FrameData::Output(b) => b.len(),
+            _ => 0,
+        })
+        .sum();
+    let (mut a, mut p) = (Duration::MAX, Duration::MAX);
+    for _ in 0..runs * 4 {
+        a = a.min(casts.iter().map(|(c, r, f)| anchor(f, *c, *r)).sum());
+        p = p.min(casts.iter().map(|(c, r, f)| pipeline(f, *c, *r, true).0).sum());
+    }
+    println!(
+        "recorded corpus: {} casts, {:.2} MiB of output: anchor {:.1} ms, pipeline {:.1} ms CPU; throughput ratio {:.3}",
+        casts.len(),
+        bytes as f64 / 1048576.0,
+        a.as_secs_f64() * 1e3,
+        p.as_secs_f64() * 1e3,
+        a.as_secs_f64() / p.as_secs_f64()
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mb: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
@@ -117,4 +162,8 @@ fn main() {
     let ratio = |d: Duration| best[0].as_secs_f64() / d.as_secs_f64();
     println!("ratio extractor alone: {:.3}; pipeline without keyframes: {:.3}", ratio(best[3]), ratio(best[2]));
     println!("throughput ratio (anchor time / pipeline time): {:.3}  (target >= 0.8)", ratio(best[1]));
+    let casts = corpus();
+    if !casts.is_empty() {
+        corpus_figures(&casts, runs);
+    }
 }

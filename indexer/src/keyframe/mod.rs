@@ -58,11 +58,11 @@ impl Keyframe {
 
 /// A keyframe is taken after this much output since the last one (at the next frame
 /// boundary outside any escape sequence). A seek restores the keyframe and replays at most
-/// this much through vt100: about 5 ms, the worst case of showing any moment. Keyframes are
+/// this much through vt100: about 10 ms, the worst case of showing any moment. Keyframes are
 /// placed by output volume, not by time: replay cost is what they bound, and a quiet hour
 /// of typing replays in no time, while each keyframe costs about as much as emulating
 /// 10 KiB (a few probes of the screen; see `capture`).
-pub const KEYFRAME_BYTES: u64 = 256 * 1024;
+pub const KEYFRAME_BYTES: u64 = 512 * 1024;
 /// After a screen that could not be captured exactly, wait for this much more output
 /// before trying again.
 const RETRY_BYTES: u64 = 4 * 1024;

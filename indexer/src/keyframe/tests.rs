@@ -54,7 +54,7 @@ fn capture_rebuilds_the_exact_screen_at_frame_boundaries() {
 
 #[test]
 fn seeking_from_keyframes_equals_full_replay_at_random_times() {
-    let w = realistic_session(11, 1_500_000);
+    let w = realistic_session(11, 2_600_000);
     let m = manifest(w.cols, w.rows);
     let mut pipeline = SessionIndexer::new(w.cols, w.rows);
     for frame in &w.frames {

@@ -29,7 +29,7 @@ use printed::Printed;
 
 /// While a full-screen program runs, read the screen at least this often (session time;
 /// a read costs about as much as emulating a screenful)...
-pub const SAMPLE_INTERVAL: Micros = 10_000_000;
+pub const SAMPLE_INTERVAL: Micros = 30_000_000;
 /// ...if at least this much output came since the last read.
 pub const SAMPLE_MIN_BYTES: usize = 4096;
 
@@ -47,13 +47,25 @@ pub struct ScreenLine {
 }
 
 /// Collects a session's distinct screen lines.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ScreenText {
     printed: Printed,
     seen: FxHashSet<u64>,
     last_read: Micros,
     /// Output bytes since the last screen read.
     bytes: usize,
+}
+
+impl Default for ScreenText {
+    fn default() -> Self {
+        // Sized for a busy session up front: growing the set rehashes every line seen.
+        ScreenText {
+            printed: Printed::default(),
+            seen: FxHashSet::with_capacity_and_hasher(1 << 14, FxBuildHasher),
+            last_read: 0,
+            bytes: 0,
+        }
+    }
 }
 
 impl ScreenText {
