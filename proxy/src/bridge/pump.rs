@@ -200,7 +200,14 @@ async fn down(
 ) -> (Option<i32>, Option<String>, bool) {
     let (mut exit, mut signal) = (None, None);
     loop {
-        match joined(link.down.pop_run(data_len, MERGE_MAX).await) {
+        let msg = joined(link.down.pop_run(data_len, MERGE_MAX).await);
+        if rec.failed() {
+            // Nothing reaches the user unrecorded: stop here; the up side tells the user
+            // and closes the target.
+            link.up.force_push(UserMsg::Terminate("the recording failed and the policy is fail-closed".into()));
+            break;
+        }
+        match msg {
             TargetMsg::Data(b) => {
                 rec.output(&b);
                 record_sftp(rec, decoder, &b, false);
