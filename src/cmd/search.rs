@@ -16,12 +16,13 @@ use crate::store::{self, StoreArgs};
 ///
 /// Each argument is a clause and all must match: `nginx` (a word), `/etc/shadow` (words in
 /// sequence), `"systemctl restart nginx"` (an argument with spaces is a phrase), `restart*`
-/// (a word prefix), `*nginx/sites*` (characters anywhere, any case), `-word` (exclude).
+/// (a word prefix), `*nginx/sites*` (characters anywhere, any case), `-word` (exclude; put
+/// the query after `--` then: `gatehouse search -- nginx -restart`).
 /// Prints time, session, offset into the session, user@target, kind and the line.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to look for.
-    #[arg(required = true, allow_hyphen_values = true)]
+    #[arg(required = true)]
     pub query: Vec<String>,
     /// Take the query as one literal substring (characters anywhere, no syntax).
     #[arg(long, short = 's')]

@@ -4,3 +4,4 @@ mod commands;
 mod demo;
 mod control;
 mod recording;
+mod search;
