@@ -32,6 +32,8 @@ pub(super) struct Terminator {
     pub(super) start: Option<LineStart>,
     /// Text was typed but nothing was echoed.
     pub(super) no_echo: bool,
+    /// Typed while a line editor was reading: it is the editor's to end.
+    pub(super) to_editor: bool,
 }
 
 impl Extractor {
@@ -70,6 +72,7 @@ impl Extractor {
                         frame: self.frames,
                         start: Some(start),
                         no_echo,
+                        to_editor: self.editor.on,
                     });
                     position_known = false;
                 }

@@ -52,7 +52,7 @@ impl Extractor {
         if term.no_echo {
             return;
         }
-        let snap = self.snapshot(term.start.as_ref(), None, 0);
+        let snap = self.snapshot(term.start.as_ref(), None, 0, false);
         if self.editor.seen {
             // The shell edits its lines with bracketed paste on; this is a program's line
             // (or type-ahead, withdrawn if the shell re-echoes it).
@@ -61,6 +61,16 @@ impl Extractor {
             }
             return;
         }
+        let promptless = snap.sig.as_ref().is_none_or(|s| s.text.trim().is_empty());
+        if promptless && !self.prompts.knows_shell() {
+            // Typed before the shell drew its first prompt: a line editor may still come
+            // up and replay it (then this echo is dropped); if none does, it is a command.
+            if term.key == Key::Enter {
+                self.limbo.push((term.t, snap));
+            }
+            return;
+        }
+        self.release_limbo();
         let shell = self.classify(&snap, Dialect::Bash);
         if !shell {
             if term.key == Key::Enter {
@@ -72,6 +82,13 @@ impl Extractor {
             }
         } else {
             self.shell_lines(&snap.lines, term.t, &snap, Dialect::Bash, false);
+        }
+    }
+
+    /// Lines typed before the first prompt, when no line editor replayed them: they ran.
+    pub(super) fn release_limbo(&mut self) {
+        for (t, snap) in std::mem::take(&mut self.limbo) {
+            self.shell_lines(&snap.lines, t, &snap, Dialect::Bash, false);
         }
     }
 

@@ -80,6 +80,7 @@ use self::input::{LineStart, Terminator};
 use self::keys::KeyScanner;
 use self::output::{Deferred, Editor};
 use self::prompt::PromptModel;
+use self::snapshot::Snapshot;
 use self::tracker::Tracker;
 use crate::command::CommandRecord;
 
@@ -127,6 +128,8 @@ pub struct Extractor {
     mode_seq: usize,
     /// A line accepted with rows below the cursor, read at the editor's next move.
     deferred: Option<Deferred>,
+    /// Lines the terminal echoed before the shell's first prompt, with their Enter times.
+    limbo: Vec<(Micros, Snapshot)>,
 }
 
 impl Extractor {
@@ -146,6 +149,7 @@ impl Extractor {
             excerpt: None,
             mode_seq: 0,
             deferred: None,
+            limbo: Vec::new(),
         }
     }
 
@@ -166,6 +170,7 @@ impl Extractor {
     /// Ends the session; returns the commands still open (e.g. the last one).
     pub fn finish(mut self) -> Vec<CommandRecord> {
         self.resolve_deferred();
+        self.release_limbo();
         if self.book.is_running() {
             let excerpt = self.excerpt.as_ref().and_then(|e| e.text(true));
             self.book.running_excerpt(excerpt);

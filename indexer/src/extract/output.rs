@@ -155,9 +155,12 @@ impl Extractor {
             return;
         }
         if self.editor.on {
-            let snap = self.snapshot(self.hint(), None, 0);
+            let snap = self.snapshot(self.hint(), None, 0, true);
             self.editor.at_newline = Some((snap, 0));
-        } else if let Some(term) = self.terms.pop_front() {
+        } else if self.terms.front().is_some_and(|t| !t.to_editor) {
+            // (An Enter typed while an editor was reading stays for the editor: it is the
+            // next line of a paste, not the end of this command's output line.)
+            let term = self.terms.pop_front().expect("checked");
             self.cooked_line(term);
         }
     }
@@ -181,6 +184,10 @@ impl Extractor {
         }
         self.editor.on = on;
         if on {
+            if !self.editor.seen {
+                // The first line editor: it replays what was typed before it came up.
+                self.limbo.clear();
+            }
             self.editor = Editor {
                 on: true,
                 seen: true,
@@ -220,7 +227,7 @@ impl Extractor {
             let below = text::filled_rows_below(screen, text::wrapped_end(screen, crow));
             let anchor = self.parser.callbacks().scrolled + u64::from(crow);
             if below == 0 {
-                let snap = self.snapshot(self.hint(), None, 0);
+                let snap = self.snapshot(self.hint(), None, 0, true);
                 self.editor_line(snap);
             } else {
                 self.deferred = Some(Deferred { anchor, below });
@@ -233,7 +240,7 @@ impl Extractor {
         let Some(d) = self.deferred.take() else { return };
         let (row, _) = self.cursor_abs();
         let below = d.below.min(u16::try_from(row.saturating_sub(d.anchor + 1)).unwrap_or(u16::MAX));
-        let snap = self.snapshot(self.hint(), Some(d.anchor), below);
+        let snap = self.snapshot(self.hint(), Some(d.anchor), below, true);
         self.editor_line(snap);
     }
 }

@@ -45,6 +45,11 @@ impl PromptModel {
         self.shell.is_empty() || self.shell.iter().any(|p| similar(&p.logical, &sig.logical))
     }
 
+    /// Whether a shell prompt has been seen.
+    pub(crate) fn knows_shell(&self) -> bool {
+        !self.shell.is_empty()
+    }
+
     /// Whether `sig` is a known continuation prompt (bash `PS2`, zsh `for> `…).
     pub(crate) fn is_continuation(&self, sig: &PromptSig) -> bool {
         self.continuation.iter().any(|p| p.text.trim_end() == sig.text.trim_end())
@@ -64,7 +69,7 @@ impl PromptModel {
     }
 
     /// Known prompts, most useful first: for finding where a line starts on screen.
-    pub(crate) fn known(&self) -> impl Iterator<Item = &PromptSig> {
+    pub(crate) fn known(&self) -> impl Iterator<Item = &PromptSig> + Clone {
         self.shell.iter().chain(self.continuation.iter())
     }
 }
@@ -96,6 +101,53 @@ pub(crate) fn similar(a: &str, b: &str) -> bool {
     let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
     let shared = (prefix + suffix).min(min);
     shared * 2 >= min && shared >= 2
+}
+
+/// How alike two prompt texts are, from 0 to 1: the share of the longer one covered by
+/// their common prefix and suffix (a clock or a directory changing inside a prompt leaves
+/// most of it in place).
+pub(crate) fn likeness(a: &str, b: &str) -> f64 {
+    let (a, b) = (a.trim_end(), b.trim_end());
+    if a == b {
+        return 1.0;
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (min, max) = (a.len().min(b.len()), a.len().max(b.len()));
+    if min <= 2 {
+        return 0.0;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    (prefix + suffix).min(min) as f64 / max as f64
+}
+
+/// Where a prompt like one of `known` ends in a row of text, when no known prompt starts it
+/// exactly: the end of the best-matching blank-terminated prefix (its byte index), if it
+/// is alike enough.
+pub(crate) fn fuzzy_end<'a>(row: &str, known: impl Iterator<Item = &'a PromptSig> + Clone) -> Option<usize> {
+    const ALIKE: f64 = 0.75;
+    let mut best: Option<(f64, usize)> = None;
+    for (i, _) in row.char_indices().filter(|(i, c)| *c == ' ' && *i > 0) {
+        let end = i + 1;
+        let prefix = &row[..end];
+        for p in known.clone() {
+            let score = likeness(prefix, &p.logical);
+            if score >= ALIKE && best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, end));
+            }
+        }
+    }
+    best.map(|(_, end)| end)
+}
+
+/// Where a prompt most likely ends in a row of text when no prompt is known at all (a line
+/// typed before the shell's first prompt): after the first usual prompt terminator
+/// (`$ `, `# `, `% `, `> `, `❯ `…) near the start of the row.
+pub(crate) fn guess_end(row: &str) -> Option<usize> {
+    const ENDS: &[&str] = &["$ ", "# ", "% ", "> ", "❯ ", "» ", "➜ ", "λ "];
+    const NEAR: usize = 64;
+    ENDS.iter().filter_map(|e| row.find(e).map(|i| i + e.len())).filter(|end| *end <= NEAR).min()
 }
 
 /// The working directory a prompt shows, if any: the last word that is a path
@@ -150,6 +202,35 @@ mod tests {
         for (a, b, want) in cases {
             assert_eq!(similar(a, b), *want, "{a:?} vs {b:?}");
             assert_eq!(similar(b, a), *want, "{b:?} vs {a:?}");
+        }
+    }
+
+    #[test]
+    fn fuzzy_prompt_table() {
+        let known = [PromptSig::new("19:23:48 root:~# ".into(), 17), PromptSig::new("[ops@web01 ~]$ ".into(), 15)];
+        let cases: &[(&str, Option<&str>)] = &[
+            ("19:23:49 root:~# echo pasted-two", Some("echo pasted-two")),
+            ("[ops@web01 tmp]$ ls -la", Some("ls -la")),
+            ("echo something else entirely", None),
+            ("pasted-one", None),
+        ];
+        for (row, want) in cases {
+            let got = fuzzy_end(row, known.iter()).map(|end| &row[end..]);
+            assert_eq!(got, *want, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn guessed_prompt_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("# echo sleep 0.2", Some("echo sleep 0.2")),
+            ("root@box:~# ls -la", Some("ls -la")),
+            ("ops@h:~$ echo $HOME > out", Some("echo $HOME > out")),
+            ("❯ git status", Some("git status")),
+            ("plain text", None),
+        ];
+        for (row, want) in cases {
+            assert_eq!(guess_end(row).map(|end| &row[end..]), *want, "{row:?}");
         }
     }
 

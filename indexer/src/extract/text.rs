@@ -19,6 +19,11 @@ fn char_width(c: char) -> u16 {
     }
 }
 
+/// The cells a text takes.
+pub(crate) fn width(s: &str) -> u16 {
+    s.chars().map(char_width).sum()
+}
+
 /// The text of `row` (an empty cell between characters reads as a space), without
 /// trailing blanks.
 pub(crate) fn read_row(screen: &vt100::Screen, row: u16) -> String {
@@ -132,7 +137,8 @@ mod tests {
     #[test]
     fn region_table() {
         // (columns, bytes, start row, start col, end row, lines)
-        let cases: &[(u16, &[u8], u16, u16, u16, &[&str])] = &[
+        type Case<'a> = (u16, &'a [u8], u16, u16, u16, &'a [&'a str]);
+        let cases: &[Case] = &[
             (20, b"$ ls -l", 0, 2, 0, &["ls -l"]),
             // Auto-wrapped rows join without a break, even at a space.
             (10, b"$ echo abcd efgh", 0, 2, 1, &["echo abcd efgh"]),
