@@ -49,7 +49,7 @@ pub use command::{CommandKind, CommandRecord};
 pub use error::{Error, ErrorKind, Result};
 pub use extract::Extractor;
 pub use keyframe::{
-    KEYFRAME_BYTES, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size,
+    KEYFRAME_BYTES, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size, known_size,
     load_keyframes, replay_to, screen_at, store_keyframes,
 };
 pub use live::{COMMIT_INTERVAL, LiveIndexer, POLL_INTERVAL};

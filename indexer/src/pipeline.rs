@@ -13,7 +13,7 @@ use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};
 
 use crate::command::CommandRecord;
 use crate::extract::Extractor;
-use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size};
+use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size, known_size};
 use crate::screen_text::{ScreenLine, ScreenText};
 use crate::vtstate::VtTail;
 
@@ -105,8 +105,9 @@ pub struct SessionIndexer {
 }
 
 impl SessionIndexer {
-    /// A pipeline for a terminal of `cols`×`rows`.
+    /// A pipeline for a terminal of `cols`×`rows` (zero: unknown, see [`known_size`]).
     pub fn new(cols: u16, rows: u16) -> SessionIndexer {
+        let (cols, rows) = known_size(cols, rows);
         SessionIndexer {
             extractor: Extractor::new(cols, rows),
             tail: VtTail::default(),
@@ -144,9 +145,29 @@ impl SessionIndexer {
         let t = frame.t;
         match &frame.data {
             FrameData::Output(bytes) => self.output(t, frame, bytes),
+            FrameData::Resize { cols, rows } if *cols == 0 || *rows == 0 => {
+                let (cols, rows) = known_size(*cols, *rows);
+                self.extract(&Frame { t, data: FrameData::Resize { cols, rows } });
+            }
             FrameData::Resize { .. } => self.extract(frame),
             FrameData::Input(_) => self.extract(frame),
-            FrameData::Event(event) => self.pending.events.push(RecordedEvent { t, event: event.clone() }),
+            FrameData::Event(event) => {
+                // A command run without a shell (`ssh host CMD`) is a command too.
+                if event.kind == "exec"
+                    && let Some(command) = event.data.get("command").and_then(|c| c.as_str())
+                {
+                    self.add_command(CommandRecord {
+                        t,
+                        t_end: None,
+                        command: command.to_string(),
+                        kind: crate::command::CommandKind::Shell,
+                        cwd: None,
+                        exit: None,
+                        output_excerpt: None,
+                    });
+                }
+                self.pending.events.push(RecordedEvent { t, event: event.clone() });
+            }
             FrameData::Marker(text) => self.pending.events.push(RecordedEvent {
                 t,
                 event: Event { kind: "marker".into(), data: serde_json::json!({ "text": text }) },
@@ -215,10 +236,14 @@ impl SessionIndexer {
 
     fn extract(&mut self, frame: &Frame) {
         for record in self.extractor.push(frame) {
-            self.pending.commands.push(SessionCommand { seq: self.next_seq, record });
-            self.next_seq += 1;
-            self.stats.commands += 1;
+            self.add_command(record);
         }
+    }
+
+    fn add_command(&mut self, record: CommandRecord) {
+        self.pending.commands.push(SessionCommand { seq: self.next_seq, record });
+        self.next_seq += 1;
+        self.stats.commands += 1;
     }
 }
 
@@ -279,6 +304,17 @@ mod tests {
             let want = format!("line number {i} of the flood");
             assert!(out.batch.lines.iter().any(|l| l.text.ends_with(&want)), "{want} missing");
         }
+    }
+
+    #[test]
+    fn an_exec_request_is_a_command() {
+        let mut p = SessionIndexer::new(80, 24);
+        p.push(&Frame::event(3, "exec", serde_json::json!({"command": "rm -rf /tmp/build"})));
+        p.push(&Frame::output(4, b"done\r\n".to_vec()));
+        let out = p.finish();
+        let got: Vec<_> = out.batch.commands.iter().map(|c| (c.seq, c.record.t, c.record.command.as_str())).collect();
+        assert_eq!(got, [(0, 3, "rm -rf /tmp/build")]);
+        assert_eq!(out.batch.events.len(), 1);
     }
 
     #[test]

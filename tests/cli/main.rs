@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod live_search;
 mod control;
 mod recording;
 mod search;

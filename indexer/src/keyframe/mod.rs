@@ -21,7 +21,7 @@
 mod capture;
 mod seek;
 
-pub use seek::{apply_frame, initial_size, load_keyframes, replay_to, screen_at, store_keyframes};
+pub use seek::{apply_frame, initial_size, known_size, load_keyframes, replay_to, screen_at, store_keyframes};
 #[cfg(test)]
 pub(crate) use seek::{replay_stream, start_point};
 

@@ -12,17 +12,25 @@ use crate::error::{Error, Result};
 /// The terminal size a session starts with: its manifest's, else 80×24. Returns
 /// `(cols, rows)` like `Extractor::new` takes them.
 pub fn initial_size(manifest: &Manifest) -> (u16, u16) {
-    (manifest.meta.cols.unwrap_or(80), manifest.meta.rows.unwrap_or(24))
+    known_size(manifest.meta.cols.unwrap_or(0), manifest.meta.rows.unwrap_or(0))
+}
+
+/// A size with unknown (zero) dimensions replaced by 80 columns, 24 rows: a client without
+/// a terminal (`ssh -tt` from a pipe) reports 0×0, and programs then assume 80×24 too.
+pub fn known_size(cols: u16, rows: u16) -> (u16, u16) {
+    (if cols == 0 { 80 } else { cols }, if rows == 0 { 24 } else { rows })
 }
 
 /// Applies one frame to a replay parser exactly as the indexing pipeline's parser sees it:
-/// output is processed, resizes resize (zero treated as 1), everything else is ignored.
+/// output is processed, resizes resize (unknown dimensions as in [`known_size`]),
+/// everything else is ignored.
 pub fn apply_frame(parser: &mut vt100::Parser, frame: &Frame) {
     match &frame.data {
         FrameData::Output(bytes) => parser.process(bytes),
         FrameData::Resize { cols, rows } => {
+            let (cols, rows) = known_size(*cols, *rows);
             let nz = |n: u16| std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN);
-            parser.set_size(nz(*rows), nz(*cols));
+            parser.set_size(nz(rows), nz(cols));
         }
         _ => {}
     }

@@ -1,0 +1,147 @@
+//! End to end: `gatehouse demo` (proxy, recorder, live indexer) with a real `ssh -tt`
+//! client typing into a real bash through the proxy; `gatehouse search`, another process,
+//! finds the command within 2 s of Enter. An exec request (`ssh host CMD`) is searchable too.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// Kills a child process when dropped (also on panic).
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ssh(port: &str, login: &str, askpass: &Path) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1", "-p", port, login])
+        .env("SSH_ASKPASS", askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0");
+    cmd
+}
+
+/// Hits of `gatehouse search --json QUERY --kind command` as their texts.
+fn search(data: &Path, query: &str) -> Vec<String> {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["search", "--json", "--kind", "command", "--", query])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut demo = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--ssh-listen", "127.0.0.1:0"])
+        .env("SHELL", "/bin/bash")
+        .env("HOME", &home) // a plain bash: no rc files of the machine
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = demo.stdout.take().unwrap();
+    let _demo = Kill(demo);
+    let mut lines = BufReader::new(out).lines();
+    let command = loop {
+        let line = lines.next().expect("demo output").unwrap();
+        if line.trim_start().starts_with("ssh -p") {
+            break line.trim().to_string();
+        }
+    };
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let (port, login) = (words[2].to_string(), words[3].to_string());
+    let askpass = dir.path().join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\necho demo\n").unwrap();
+    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+
+    // An exec request is indexed as a command when its session ends.
+    let out = ssh(&port, &login, &askpass).arg("echo exec-marker-$((40+2))").stdin(Stdio::null()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exec-marker-42"));
+
+    // An interactive shell in a PTY.
+    let mut client = ssh(&port, &login, &askpass)
+        .arg("-tt")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let mut stdout = client.stdout.take().unwrap();
+    let _client = Kill(client);
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !seen.lock().unwrap().contains(text) {
+            assert!(Instant::now() < deadline, "never saw {text:?} in: {}", seen.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    stdin.write_all(b"echo ready-$((1+1))\r").unwrap();
+    wait_for("ready-2");
+    std::thread::sleep(Duration::from_millis(300));
+    // Typed key by key, as a person would.
+    for b in b"echo live-e2e-marker-$((6*7))" {
+        stdin.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stdin.write_all(b"\r").unwrap();
+    let enter = Instant::now();
+    wait_for("live-e2e-marker-42");
+    loop {
+        if search(&data, "live-e2e-marker").contains(&"echo live-e2e-marker-$((6*7))".to_string()) {
+            break;
+        }
+        if enter.elapsed() >= Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_secs(2));
+            let all = Command::new(BIN).arg("--data-dir").arg(&data).args(["search", "--json", "-s", "e", "--limit", "30"]).output().unwrap();
+            panic!(
+                "not searchable 2 s after Enter; index holds:\n{}\n{}\nscreen: {:?}",
+                String::from_utf8_lossy(&all.stdout),
+                String::from_utf8_lossy(&all.stderr),
+                seen.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("searchable {:?} after Enter", enter.elapsed());
+    stdin.write_all(b"exit\r").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !search(&data, "exec-marker").contains(&"echo exec-marker-$((40+2))".to_string()) {
+        assert!(Instant::now() < deadline, "the exec command was not indexed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
