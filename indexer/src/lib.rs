@@ -52,7 +52,7 @@ pub use keyframe::{
     KEYFRAME_BYTES, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size, known_size,
     load_keyframes, replay_to, screen_at, store_keyframes,
 };
-pub use live::{COMMIT_INTERVAL, LiveIndexer, POLL_INTERVAL};
+pub use live::{COMMIT_INTERVAL, EventSink, LiveIndexer, POLL_INTERVAL};
 pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};
 pub use reindex::{Progress, ReindexReport, reindex};
 pub use screen_text::{MAX_LINE, SAMPLE_INTERVAL, SAMPLE_MIN_BYTES, ScreenLine};

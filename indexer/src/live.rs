@@ -80,12 +80,28 @@ impl LiveIndexer {
         }
     }
 
+    /// A handle that queues control-plane events from another task.
+    pub fn event_sink(&self) -> EventSink {
+        EventSink(self.tx.clone())
+    }
+
     /// Stops following sessions, commits what is pending and releases the index writer.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.discover.await;
         drop(self.tx);
         let _ = self.writer.await;
+    }
+}
+
+/// Queues control-plane events for the live indexer's `events` table parts (cheap to clone).
+#[derive(Clone)]
+pub struct EventSink(mpsc::Sender<Msg>);
+
+impl EventSink {
+    /// Queues rows; `false` once the live indexer has stopped.
+    pub async fn send(&self, rows: Vec<EventRow>) -> bool {
+        rows.is_empty() || self.0.send(Msg::Events(rows)).await.is_ok()
     }
 }
 

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use gatehouse_indexer::tables::EventRow;
-use gatehouse_indexer::{Progress, reindex};
+use gatehouse_indexer::{EventSink, Progress, reindex};
+use gatehouse_proxy::ControlPlane;
+use gatehouse_proxy::control::AuditEvent;
 use gatehouse_recorder::Manifest;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -82,19 +84,38 @@ fn control_plane_events(ctx: &Ctx) -> anyhow::Result<Vec<EventRow>> {
     }
     let control = super::control_util::open_control(ctx)?;
     let audit = control.audit_events(time::OffsetDateTime::UNIX_EPOCH).context("reading the audit trail")?;
+    Ok(audit.into_iter().map(audit_row).collect())
+}
+
+/// One control-plane audit event as an `events` row.
+fn audit_row(a: AuditEvent) -> EventRow {
     let name = |v: serde_json::Value| v.as_str().map(str::to_string);
-    Ok(audit
-        .into_iter()
-        .map(|a| {
-            let mut row = EventRow::control_plane(a.at, name(serde_json::json!(a.kind)).unwrap_or_default());
-            row.outcome = name(serde_json::json!(a.outcome));
-            row.auth_method = a.method;
-            row.user = a.user;
-            row.source_addr = a.source.map(|s| s.ip().to_string());
-            row.target = a.target;
-            row.account = a.account;
-            row.detail = Some(a.reason).filter(|r| !r.is_empty());
-            row
-        })
-        .collect())
+    let mut row = EventRow::control_plane(a.at, name(serde_json::json!(a.kind)).unwrap_or_default());
+    row.outcome = name(serde_json::json!(a.outcome));
+    row.auth_method = a.method;
+    row.user = a.user;
+    row.source_addr = a.source.map(|s| s.ip().to_string());
+    row.target = a.target;
+    row.account = a.account;
+    row.detail = Some(a.reason).filter(|r| !r.is_empty());
+    row
+}
+
+/// For `serve`: hands the audit events recorded from now on to the live indexer, every
+/// couple of seconds, until it stops. (Earlier ones are in the tables from `reindex`.)
+pub async fn feed_audit_events(control: ControlPlane, sink: EventSink) {
+    let mut since = time::OffsetDateTime::now_utc();
+    let mut last_id = i64::MIN;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let Ok(events) = control.audit_events(since) else { continue };
+        let new: Vec<AuditEvent> = events.into_iter().filter(|e| e.id > last_id).collect();
+        if let Some(last) = new.last() {
+            last_id = last.id;
+            since = last.at;
+        }
+        if !sink.send(new.into_iter().map(audit_row).collect()).await {
+            return;
+        }
+    }
 }

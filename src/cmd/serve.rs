@@ -89,6 +89,7 @@ pub async fn run_services(
     let recorder = gatehouse_recorder::Recorder::open(storage, rc).await.context("opening the recorder")?;
     let index = gatehouse_indexer::index::SearchIndex::open_or_create(&settings.data_dir.join("index"))?;
     let indexer = gatehouse_indexer::LiveIndexer::spawn(&recorder, recorder.storage().clone(), &index)?;
+    tokio::spawn(super::reindex::feed_audit_events(control.clone(), indexer.event_sink()));
     let proxy = gatehouse_proxy::Proxy::new(settings.proxy.clone(), control, recorder.clone())?;
     let listener = proxy.bind().await?;
     ready(listener.local_addr());

@@ -1,6 +1,7 @@
 //! End to end: `gatehouse demo` (proxy, recorder, live indexer) with a real `ssh -tt`
 //! client typing into a real bash through the proxy; `gatehouse search`, another process,
-//! finds the command within 2 s of Enter. An exec request (`ssh host CMD`) is searchable too.
+//! finds the command within 2 s of Enter. An exec request (`ssh host CMD`) is searchable too,
+//! and a failed login reaches the `events` table while serve runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -43,6 +44,19 @@ fn search(data: &Path, query: &str) -> Vec<String> {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
         .collect()
+}
+
+fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 #[test]
@@ -138,6 +152,28 @@ fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("searchable {:?} after Enter", enter.elapsed());
+
+    // A failed login reaches the events table while serve runs (a control-plane part).
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "#!/bin/sh\necho not-the-password\n").unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = ssh(&port, &login, &wrong).arg("true").stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success(), "a wrong password was accepted");
+    let events = data.join("store/tables/events");
+    let python = std::env::var("GATEHOUSE_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.cache/gatehouse/venv/bin/python", std::env::var("HOME").unwrap()));
+    let read = "import sys, pyarrow.parquet as pq\nfor f in sys.argv[1:]:\n    print([(r['kind'], r['outcome'], r['user'], r['source']) for r in pq.read_table(f).to_pylist()])";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let parts: Vec<_> = walk(&events).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cp-")).collect();
+        let out = Command::new(&python).args(["-c", read]).args(&parts).output().unwrap();
+        let rows = String::from_utf8_lossy(&out.stdout);
+        if rows.contains("('auth', 'failure', 'demo', 'control-plane')") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed login in the events parts: {rows} {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(250));
+    }
     stdin.write_all(b"exit\r").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !search(&data, "exec-marker").contains(&"echo exec-marker-$((40+2))".to_string()) {
