@@ -13,7 +13,7 @@
 //!   fragments; the reads give whole rows.
 //!
 //! Lines are trimmed; empty lines are dropped; duplicates (redraws, repeated prompts) are
-//! dropped by a 64-bit hash. Secrets: only output is read, and input typed without echo
+//! dropped by a 64-bit hash of the last 64–128 Ki distinct lines. Secrets: only output is read, and input typed without echo
 //! never reaches the output.
 
 mod printed;
@@ -33,9 +33,11 @@ pub const SAMPLE_INTERVAL: Micros = 30_000_000;
 /// ...if at least this much output came since the last read.
 pub const SAMPLE_MIN_BYTES: usize = 4096;
 
-/// Forget seen lines past this many (memory bound): a line seen again after that is
-/// indexed again, which only costs a duplicate hit.
-const SEEN_CAP: usize = 1 << 20;
+/// Lines are remembered in two generations of this many: a line is dropped as a duplicate
+/// if it is among the last 64–128 Ki distinct lines. Redraws repeat lines within moments, so
+/// this catches them, bounds memory, and keeps the set small enough to stay in cache; a
+/// line that comes back after that many others is indexed again (a duplicate hit, no loss).
+const GENERATION: usize = 1 << 16;
 
 /// One distinct line of screen text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub struct ScreenLine {
 #[derive(Debug)]
 pub(crate) struct ScreenText {
     printed: Printed,
-    seen: FxHashSet<u64>,
+    seen: Seen,
     last_read: Micros,
     /// Output bytes since the last screen read.
     bytes: usize,
@@ -58,10 +60,9 @@ pub(crate) struct ScreenText {
 
 impl Default for ScreenText {
     fn default() -> Self {
-        // Sized for a busy session up front: growing the set rehashes every line seen.
         ScreenText {
             printed: Printed::default(),
-            seen: FxHashSet::with_capacity_and_hasher(1 << 14, FxBuildHasher),
+            seen: Seen::default(),
             last_read: 0,
             bytes: 0,
         }
@@ -98,22 +99,48 @@ impl ScreenText {
     }
 }
 
+/// Hashes of the lines seen lately (see [`GENERATION`]).
+#[derive(Debug)]
+struct Seen {
+    current: FxHashSet<u64>,
+    previous: FxHashSet<u64>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        // Grown on demand (most sessions are small); after the first generation the two
+        // sets keep their capacity.
+        Seen { current: FxHashSet::default(), previous: FxHashSet::default() }
+    }
+}
+
+impl Seen {
+    /// Whether `hash` is new (and remembers it).
+    fn insert(&mut self, hash: u64) -> bool {
+        if self.previous.contains(&hash) || !self.current.insert(hash) {
+            return false;
+        }
+        if self.current.len() >= GENERATION {
+            self.previous.clear();
+            std::mem::swap(&mut self.previous, &mut self.current);
+        }
+        true
+    }
+}
+
 /// Keeps `line` (trimmed) if it is not empty and was not seen before.
-fn keep(seen: &mut FxHashSet<u64>, t: Micros, line: &str, out: &mut Vec<ScreenLine>) {
+fn keep(seen: &mut Seen, t: Micros, line: &str, out: &mut Vec<ScreenLine>) {
     keep_bytes(seen, t, line.as_bytes(), out);
 }
 
 /// [`keep`] for raw printed bytes: duplicates are dropped before any UTF-8 work.
-fn keep_bytes(seen: &mut FxHashSet<u64>, t: Micros, line: &[u8], out: &mut Vec<ScreenLine>) {
+fn keep_bytes(seen: &mut Seen, t: Micros, line: &[u8], out: &mut Vec<ScreenLine>) {
     let text = line.trim_ascii();
     if text.is_empty() {
         return;
     }
     let mut h = FxBuildHasher.build_hasher();
     text.hash(&mut h);
-    if seen.len() >= SEEN_CAP {
-        seen.clear();
-    }
     if seen.insert(h.finish()) {
         let text = String::from_utf8_lossy(text);
         let text = text.trim();
