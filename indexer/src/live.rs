@@ -301,7 +301,7 @@ async fn final_pass(storage: &Storage, manifest: &Manifest, tx: &mpsc::Sender<Ms
             Err(e) => tracing::warn!(session = %manifest.id, "{e}"),
         }
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             let _ = tx.send(flush(pipeline.take(), &mut line_seq)).await;
         }
     }

@@ -97,7 +97,7 @@ pub async fn reindex(
                 Err(e) => report.problems.push(format!("session {}: {e}", manifest.id)),
             }
             n += 1;
-            if n % TAKE_EVERY == 0 {
+            if n.is_multiple_of(TAKE_EVERY) {
                 keep(pipeline.take(), &mut sink, &mut line_seq)?;
             }
         }

@@ -20,7 +20,7 @@ mod printed;
 
 pub use printed::MAX_LINE;
 
-use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+use std::hash::BuildHasher as _;
 
 use gatehouse_recorder::Micros;
 use rustc_hash::{FxBuildHasher, FxHashSet};
@@ -49,24 +49,13 @@ pub struct ScreenLine {
 }
 
 /// Collects a session's distinct screen lines.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ScreenText {
     printed: Printed,
     seen: Seen,
     last_read: Micros,
     /// Output bytes since the last screen read.
     bytes: usize,
-}
-
-impl Default for ScreenText {
-    fn default() -> Self {
-        ScreenText {
-            printed: Printed::default(),
-            seen: Seen::default(),
-            last_read: 0,
-            bytes: 0,
-        }
-    }
 }
 
 impl ScreenText {
@@ -99,19 +88,12 @@ impl ScreenText {
     }
 }
 
-/// Hashes of the lines seen lately (see [`GENERATION`]).
-#[derive(Debug)]
+/// Hashes of the lines seen lately (see [`GENERATION`]). The sets grow on demand (most
+/// sessions are small); after the first generation they keep their capacity.
+#[derive(Debug, Default)]
 struct Seen {
     current: FxHashSet<u64>,
     previous: FxHashSet<u64>,
-}
-
-impl Default for Seen {
-    fn default() -> Self {
-        // Grown on demand (most sessions are small); after the first generation the two
-        // sets keep their capacity.
-        Seen { current: FxHashSet::default(), previous: FxHashSet::default() }
-    }
 }
 
 impl Seen {
@@ -139,9 +121,7 @@ fn keep_bytes(seen: &mut Seen, t: Micros, line: &[u8], out: &mut Vec<ScreenLine>
     if text.is_empty() {
         return;
     }
-    let mut h = FxBuildHasher.build_hasher();
-    text.hash(&mut h);
-    if seen.insert(h.finish()) {
+    if seen.insert(FxBuildHasher.hash_one(text)) {
         let text = String::from_utf8_lossy(text);
         let text = text.trim();
         if !text.is_empty() {

@@ -20,6 +20,7 @@
 pub const MAX_LINE: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the names say where in an escape sequence we are
 enum Esc {
     /// Not in a sequence.
     None,
@@ -204,11 +205,7 @@ impl Printed {
             (b'H' | b'f' | b'A' | b'B' | b'E' | b'F' | b'G' | b'd' | b'`' | b'J' | b'S' | b'T', false) => {
                 self.end_line(emit)
             }
-            (b'C', false) => {
-                if !self.line.is_empty() {
-                    self.line.push(b' ');
-                }
-            }
+            (b'C', false) if !self.line.is_empty() => self.line.push(b' '),
             (b'h' | b'l', true) if matches!(param, 47 | 1047 | 1049) => self.end_line(emit),
             _ => {}
         }
