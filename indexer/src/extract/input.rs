@@ -104,6 +104,9 @@ impl Extractor {
             start.sig = Some(PromptSig { text: left, col, logical });
             let rest = rest.trim();
             start.rprompt = (!rest.is_empty()).then(|| rest.to_string());
+            if start.rprompt.is_some() {
+                self.prompts.saw_right_prompt();
+            }
         }
         start
     }

@@ -51,6 +51,8 @@ pub(super) struct Editor {
     /// The cursor (absolute row, column) when the editor started: right after the prompt
     /// for editors that draw it first (zsh).
     pub(super) on_pos: Option<(u64, u16)>,
+    /// Text right of the cursor when a zsh-like editor started (its right prompt).
+    pub(super) on_rprompt: Option<String>,
     /// The alternate screen was active during this editor session (a full-screen program).
     pub(super) alternate: bool,
     /// Output bytes and input frames while on (both zero: a mode toggle, not a line).
@@ -194,12 +196,25 @@ impl Extractor {
                 since: self.now,
                 keypad: screen.application_cursor(),
                 on_pos: None,
+                on_rprompt: None,
                 alternate: screen.alternate_screen(),
                 bytes: 0,
                 inputs: 0,
                 at_newline: None,
             };
             self.editor.on_pos = Some(self.cursor_abs());
+            if self.editor.keypad {
+                // zsh has drawn its prompt, right prompt included: keep the latter for lines
+                // typed ahead, which have no line start to take it from.
+                let screen = self.parser.screen();
+                let (row, col) = screen.cursor_position();
+                let row_text = text::read_row(screen, row);
+                let right = text::split_at_col(&row_text, col).1.trim();
+                if !right.is_empty() {
+                    self.editor.on_rprompt = Some(right.to_string());
+                    self.prompts.saw_right_prompt();
+                }
+            }
             // Keys typed before the editor drew its prompt were typed ahead: their
             // position says nothing about where the editor will show them.
             if let Some(line) = &mut self.line {

@@ -36,6 +36,8 @@ const KEEP: usize = 12;
 pub(crate) struct PromptModel {
     shell: Vec<PromptSig>,
     continuation: Vec<PromptSig>,
+    /// Prompts have shown text on the right (zsh `RPROMPT`).
+    right: bool,
 }
 
 impl PromptModel {
@@ -43,6 +45,16 @@ impl PromptModel {
     /// known, the first prompt is taken to be the shell's.
     pub(crate) fn is_shell(&self, sig: &PromptSig) -> bool {
         self.shell.is_empty() || self.shell.iter().any(|p| similar(&p.logical, &sig.logical))
+    }
+
+    /// Text was seen right of where typing starts (a right prompt).
+    pub(crate) fn saw_right_prompt(&mut self) {
+        self.right = true;
+    }
+
+    /// Whether prompts in this session show text on the right.
+    pub(crate) fn has_right_prompt(&self) -> bool {
+        self.right
     }
 
     /// Whether a shell prompt has been seen.

@@ -149,8 +149,13 @@ impl Extractor {
             Some(t) if end == row => vec![text::split_at_col(&t, col).1.to_string()],
             _ => text::region(screen, row, col, end.max(row)),
         };
-        if let (Some(first), Some(rp)) = (lines.first_mut(), hint.and_then(|h| h.rprompt.as_ref())) {
+        let rprompt = hint.and_then(|h| h.rprompt.as_ref()).or(self.editor.on_rprompt.as_ref().filter(|_| from_editor));
+        if let (Some(first), Some(rp)) = (lines.first_mut(), rprompt) {
             text::strip_rprompt(first, rp);
+        } else if end == row && self.prompts.has_right_prompt() {
+            if let Some(first) = lines.first_mut() {
+                text::strip_right_aligned(first, col, screen.size().1.get());
+            }
         }
         Snapshot { lines, sig }
     }

@@ -118,6 +118,23 @@ pub(crate) fn strip_rprompt(line: &mut String, rprompt: &str) {
     }
 }
 
+/// Cuts right-aligned text off a one-row typed line that starts at column `col` of a
+/// terminal `cols` wide: text that ends at the right margin after a gap of at least two
+/// blanks (a right prompt whose text changed since it was seen, e.g. a status or a clock).
+pub(crate) fn strip_right_aligned(line: &mut String, col: u16, cols: u16) {
+    let trimmed = line.trim_end();
+    if col + width(trimmed) + 2 < cols {
+        return;
+    }
+    if let Some(gap) = trimmed.rfind("  ") {
+        let right = trimmed[gap..].trim();
+        if !right.is_empty() && width(right) <= cols / 3 {
+            let keep = trimmed[..gap].trim_end().len();
+            line.truncate(keep);
+        }
+    }
+}
+
 /// Whether a row's text starts with the prompt `sig`.
 pub(crate) fn starts_with(row: &str, sig: &PromptSig) -> bool {
     sig.col > 0 && split_at_col(row, sig.col).0.trim_end() == sig.text.trim_end()
@@ -179,6 +196,22 @@ mod tests {
         for (line, rp, want) in cases {
             let mut l = line.to_string();
             strip_rprompt(&mut l, rp);
+            assert_eq!(l, *want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn right_aligned_table() {
+        // (line, its column, terminal width, kept)
+        let cases: &[(&str, u16, u16, &str)] = &[
+            ("echo pasted-two                         [0]", 14, 58, "echo pasted-two"),
+            ("head -n 2 notes.txt                                ~", 7, 60, "head -n 2 notes.txt"),
+            ("echo a  b", 14, 60, "echo a  b"),
+            ("ls", 14, 60, "ls"),
+        ];
+        for (line, col, cols, want) in cases {
+            let mut l = line.to_string();
+            strip_right_aligned(&mut l, *col, *cols);
             assert_eq!(l, *want, "{line:?}");
         }
     }

@@ -1,5 +1,5 @@
 //! Command extraction over real recorded bash/zsh sessions (`fixtures/corpus`): the shared
-//! development set and our own set, scored the way the corpus scorer (`score.py`) scores
+//! development set, our own set and randomised sessions, scored the way the corpus scorer (`score.py`) scores
 //! them — whitespace-normalised commands, longest common subsequence against the shell's
 //! own history, F1 — plus: no secret typed at a no-echo prompt appears in any record.
 
@@ -146,12 +146,17 @@ fn own_set_scores_at_least_099_without_leaks() {
     assert_corpus("casts");
 }
 
+#[test]
+fn randomised_sessions_score_at_least_099_without_leaks() {
+    assert_corpus("fuzz");
+}
+
 /// Output reaches the extractor in arbitrary chunks (SSH channel data): splitting every
 /// output frame into tiny pieces — through escape sequences, UTF-8 characters and the
 /// line editor's mode switches — must not change a single record.
 #[test]
 fn output_chunking_does_not_change_records() {
-    for s in corpus("dev").iter().chain(corpus("casts").iter()) {
+    for s in corpus("dev").iter().chain(corpus("casts").iter()).chain(corpus("fuzz").iter()) {
         let mut split = Vec::new();
         for (i, f) in s.frames.iter().enumerate() {
             match &f.data {
