@@ -65,7 +65,7 @@ fn build(dir: &std::path::Path, n: u64) {
             })
             .collect();
         sink.add(&ctx, &Batch { commands, ..Batch::default() }, &mut 0).expect("add");
-        if (s + 1) * PER_SESSION % 1_000_000 == 0 {
+        if ((s + 1) * PER_SESSION).is_multiple_of(1_000_000) {
             eprintln!("  indexed {} commands ({:.0} s)", (s + 1) * PER_SESSION, started.elapsed().as_secs_f64());
         }
     }
