@@ -69,6 +69,9 @@ mod syntax;
 mod text;
 mod tracker;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::num::NonZeroU16;
 
