@@ -105,3 +105,51 @@ async fn events_inside_recordings_reach_the_tables() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains("another gatehouse process"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_into_an_s3_store() {
+    use futures::TryStreamExt as _;
+    use gatehouse_fixtures::s3::Moto;
+    use gatehouse_recorder::{Recorder, RecorderConfig, SessionEnd, Storage};
+
+    let moto = Moto::start().expect("this test needs moto");
+    moto.create_bucket("rec").unwrap();
+    let storage = Storage::from_url(&Moto::url(&moto.endpoint(), "rec", "site/a")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let recorder = Recorder::open(storage.clone(), RecorderConfig::new(tmp.path().join("spool"))).await.unwrap();
+    let w = realistic_session(71, 1_100_000);
+    let mut writer = recorder.start_at(meta("erin", "web-01", &w), datetime!(2026-11-05 08:00 UTC)).await.unwrap();
+    for f in &w.frames {
+        writer.write_frame(f.clone()).unwrap();
+    }
+    let m = writer.finish(SessionEnd { reason: "exit".into(), exit_status: Some(0) }).await.unwrap();
+    recorder.shutdown().await;
+
+    let store = storage.object_store();
+    let listing = || async {
+        let mut names: Vec<String> = store
+            .list(Some(&object_store::path::Path::from("tables")))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        names.sort();
+        names
+    };
+    let index_dir = tmp.path().join("index");
+    let first = reindex(&storage, &index_dir, Vec::new(), &()).await.unwrap();
+    assert!(first.problems.is_empty(), "{:?}", first.problems);
+    assert_eq!(first.commands as usize, w.commands.len());
+    let tables = listing().await;
+    assert!(tables.iter().any(|p| p.starts_with("tables/commands/date=2026-11-05/part-00000.parquet")), "{tables:?}");
+    let second = reindex(&storage, &index_dir, Vec::new(), &()).await.unwrap();
+    assert_eq!(second.tables.parts_removed, 0);
+    assert_eq!(listing().await, tables);
+
+    let kf = load_keyframes(&store, &m).await.unwrap();
+    assert!(!kf.is_empty());
+    let t = kf[0].t + 1;
+    let fast = screen_at(&storage, &m, &kf, t).await.unwrap();
+    let slow = replay_to(&storage, &m, t).await.unwrap();
+    assert_eq!(fast.screen().state_formatted(), slow.screen().state_formatted());
+}
