@@ -31,8 +31,12 @@ pub struct ProxyConfig {
     pub pipe_hard_bytes: usize,
     /// Timeout for reaching a target (TCP connect, then SSH handshake).
     pub connect_timeout: Duration,
-    /// Send keep-alives to idle users this often (none when `None`).
+    /// Send an SSH keep-alive to a user, and to a target, after this long without hearing
+    /// from it (none when `None`).
     pub keepalive: Option<Duration>,
+    /// After this many unanswered keep-alives in a row, the peer is gone: its connection
+    /// closes and its sessions end (`client-disconnect`, or the target's side closes).
+    pub keepalive_max: usize,
 }
 
 impl Default for ProxyConfig {
@@ -51,7 +55,10 @@ impl Default for ProxyConfig {
             pipe_soft_bytes: 1024 * 1024,
             pipe_hard_bytes: 8 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
-            keepalive: Some(Duration::from_secs(60)),
+            // A peer that vanished without a word (network drop, power loss, a frozen
+            // laptop) is let go after about 2 minutes; TCP keep-alive backs this up.
+            keepalive: Some(Duration::from_secs(30)),
+            keepalive_max: 3,
         }
     }
 }

@@ -64,6 +64,11 @@ impl Gate {
         outcome(self.control.auth_publickey(user, key, source(peer)))
     }
 
+    /// Whether `key` is one of `user`'s keys (a key offer: no audit, no lockout).
+    pub(crate) fn publickey_acceptable(&self, user: &str, key: &PublicKey) -> bool {
+        self.control.publickey_acceptable(user, key)
+    }
+
     pub(crate) async fn auth_totp(&self, user: &str, code: &str, peer: Option<SocketAddr>) -> bool {
         matches!(self.control.auth_totp(user, code, source(peer)), AuthDecision::Accept { .. })
     }
@@ -103,9 +108,12 @@ impl Gate {
         }
     }
 
-    /// A refused forwarding request, for the log (the audit trail of forwarding lives in
-    /// recordings when forwarding is allowed).
-    pub(crate) async fn audit_forward_refused(&self, user: &str, what: &str, peer: Option<SocketAddr>) {
-        tracing::warn!(%user, %what, source = %source(peer), "port forwarding refused by policy");
+    /// A forwarding decision for the audit trail: every refusal, and each `-R` listener
+    /// allowed (the connections through allowed forwarding are recorded as tunnels).
+    pub(crate) fn audit_forward(&self, user: &str, peer: Option<SocketAddr>, target: Option<&str>, what: &str, allowed: bool, detail: &str) {
+        if !allowed {
+            tracing::warn!(%user, ?target, source = %source(peer), "{what} refused: {detail}");
+        }
+        self.control.audit_forward(user, source(peer), target, what, allowed, detail);
     }
 }

@@ -10,9 +10,10 @@ use crate::bridge::{Ctx, Link, UserMsg};
 /// Longest line the menu accepts.
 const MAX_LINE: usize = 64;
 
-/// Shows the menu and returns the chosen `target` (its default account) or, for a
-/// `target account` pair, `target`; `None` when the user quits or closes.
-pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Msg>) -> Option<String> {
+/// Shows the menu and returns the chosen target (its default account) with whatever the
+/// user typed after the Enter that chose it (keystrokes in the same packet, meant for the
+/// session); `None` when the user quits or closes.
+pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Msg>) -> Option<(String, Bytes)> {
     let user = &ctx.who.login.user;
     let choices = ctx.proxy.gate().reachable(user).await;
     let mut text = format!("\r\ngatehouse: targets for {user}\r\n");
@@ -44,7 +45,16 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
     loop {
         match link.up.pop().await {
             UserMsg::Data(b) => {
-                for &c in b.iter() {
+                for (i, &c) in b.iter().enumerate() {
+                    // The rest of this packet, after the Enter that picks a target.
+                    let rest = || {
+                        let mut r = b.slice(i + 1..);
+                        // A terminal's Enter may be "\r\n": the "\n" belongs to it.
+                        if c == b'\r' && r.first() == Some(&b'\n') {
+                            r = r.slice(1..);
+                        }
+                        r
+                    };
                     match c {
                         b'\r' | b'\n' => {
                             send(to_user, "\r\n".into()).await;
@@ -54,10 +64,11 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
                             }
                             if let Some(t) = pick.parse::<usize>().ok().and_then(|n| targets.get(n.wrapping_sub(1))) {
                                 send(to_user, format!("Connecting to {t}...\r\n")).await;
-                                return Some(t.clone());
+                                return Some((t.clone(), rest()));
                             }
                             if let Some(t) = targets.iter().find(|t| **t == pick) {
-                                return Some(t.clone());
+                                send(to_user, format!("Connecting to {t}...\r\n")).await;
+                                return Some((t.clone(), rest()));
                             }
                             line.clear();
                             send(to_user, "No such choice. Choose a number (q to quit): ".into()).await;

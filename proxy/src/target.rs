@@ -1,20 +1,23 @@
-//! The SSH client side: one connection to the target per bridged channel, authenticated
-//! with the route's credential (which the user never sees), its host key checked against
-//! the control plane's pin. Like the server handler, the client handler only turns
-//! callbacks into [`TargetMsg`]s on the bridge's pipe.
+//! The SSH client side: connections to targets, authenticated with the route's credential
+//! (which the user never sees), host keys checked against the control plane's pin. Like
+//! the server handler, the client handler only turns callbacks into [`TargetMsg`]s on the
+//! bridge's pipe, for the one channel the bridge opened; channels the target opens back
+//! (agent, X11, remote-forwarded connections) are accepted only when the bridge relays
+//! that kind, and each becomes a tunnel of its own (`bridge::run_reverse`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use russh::client::{self, Msg};
+use russh::client::{self, ChannelOpenHandle, Msg};
 use russh::keys::PrivateKeyWithHashAlg;
 use russh::keys::ssh_key::PublicKey;
-use russh::{ChannelId, ChannelWriteHalf, Sig};
+use russh::{Channel, ChannelId, ChannelWriteHalf, Sig};
 
-use crate::bridge::{Link, TargetMsg};
+use crate::bridge::{self, Ctx, Link, TargetMsg};
 use crate::control::{Credential, Route};
 use crate::gate::{Gate, HostKeyCheck};
+use crate::{Proxy, UserIdentity};
 
 /// Why the target could not be reached, in words for the user.
 #[derive(Debug)]
@@ -37,7 +40,7 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// A live connection to a target with one session channel.
+/// A live connection to a target with one bridged channel.
 pub(crate) struct TargetConn {
     handle: client::Handle<TargetHandler>,
     /// Writes into the target's channel (waits for the target's window).
@@ -51,24 +54,80 @@ impl TargetConn {
     }
 }
 
-struct TargetHandler {
+/// What a target may open back towards the user, and what is needed to do so.
+pub(crate) struct Reverse {
+    pub(crate) proxy: Proxy,
+    pub(crate) who: UserIdentity,
+    pub(crate) route: Route,
+    /// The user's connection, to open the matching channel on.
+    pub(crate) user: russh::server::Handle,
+    agent: bool,
+    x11: bool,
+    forwarded_tcpip: bool,
+}
+
+impl Reverse {
+    /// For a session channel that relays agent and/or X11 forwarding; `None` if neither.
+    pub(crate) fn new(ctx: &Ctx, route: Route, agent: bool, x11: bool, forwarded_tcpip: bool) -> Option<Arc<Reverse>> {
+        Reverse::from_parts(ctx.proxy.clone(), ctx.who.clone(), route, ctx.handle.clone(), agent, x11, forwarded_tcpip)
+    }
+
+    /// The same from its parts (the connection-wide remote-forward link has no channel).
+    pub(crate) fn from_parts(
+        proxy: Proxy,
+        who: UserIdentity,
+        route: Route,
+        user: russh::server::Handle,
+        agent: bool,
+        x11: bool,
+        forwarded_tcpip: bool,
+    ) -> Option<Arc<Reverse>> {
+        (agent || x11 || forwarded_tcpip)
+            .then(|| Arc::new(Reverse { proxy, who, route, user, agent, x11, forwarded_tcpip }))
+    }
+}
+
+pub(crate) struct TargetHandler {
     gate: Gate,
     target: String,
-    link: Arc<Link>,
+    /// The bridge this connection's channel feeds (none for a remote-forward link).
+    link: Option<Arc<Link>>,
+    /// The bridged channel, once open: other channels' traffic is not the session's.
+    main: Arc<OnceLock<ChannelId>>,
+    reverse: Option<Arc<Reverse>>,
     /// Set by the host-key check, read when the handshake fails.
     mismatch: Arc<Mutex<Option<String>>>,
 }
 
 impl TargetHandler {
-    async fn push(&self, msg: TargetMsg) {
-        self.link.down.push(msg, &self.link.up.writer).await;
+    async fn push(&self, channel: ChannelId, msg: TargetMsg) {
+        let Some(link) = &self.link else { return };
+        if self.main.get().is_some_and(|m| *m != channel) {
+            return;
+        }
+        link.down.push(msg, &link.up.writer).await;
+    }
+
+    /// Accepts a channel the target opened if the bridge relays `kind`, as a tunnel.
+    fn reverse(&self, allowed: impl Fn(&Reverse) -> bool, channel: Channel<Msg>, reply: ChannelOpenHandle, kind: bridge::Tunnel) {
+        match self.reverse.as_ref().filter(|r| allowed(r)) {
+            Some(r) => {
+                tokio::spawn(bridge::run_reverse(r.clone(), channel, reply, kind));
+            }
+            None => {
+                tracing::warn!(target = %self.target, to = %kind.to, "the target opened a {} channel that was not asked for; refused", kind.kind);
+                drop(reply); // rejects
+            }
+        }
     }
 }
 
 impl Drop for TargetHandler {
     fn drop(&mut self) {
         // The connection ended: the bridge must see a close even if the target never sent one.
-        self.link.down.force_push(TargetMsg::Close);
+        if let Some(link) = &self.link {
+            link.down.force_push(TargetMsg::Close);
+        }
     }
 }
 
@@ -91,73 +150,148 @@ impl client::Handler for TargetHandler {
         }
     }
 
-    async fn data(&mut self, _c: ChannelId, data: &[u8], _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Data(Bytes::copy_from_slice(data))).await;
+    async fn data(&mut self, c: ChannelId, data: &[u8], _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Data(Bytes::copy_from_slice(data))).await;
         Ok(())
     }
 
-    async fn extended_data(&mut self, _c: ChannelId, ext: u32, data: &[u8], _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Ext(ext, Bytes::copy_from_slice(data))).await;
+    async fn extended_data(&mut self, c: ChannelId, ext: u32, data: &[u8], _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Ext(ext, Bytes::copy_from_slice(data))).await;
         Ok(())
     }
 
-    async fn channel_success(&mut self, _c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Reply(true)).await;
+    async fn channel_success(&mut self, c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Reply(true)).await;
         Ok(())
     }
 
-    async fn channel_failure(&mut self, _c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Reply(false)).await;
+    async fn channel_failure(&mut self, c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Reply(false)).await;
         Ok(())
     }
 
-    async fn exit_status(&mut self, _c: ChannelId, status: u32, _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::ExitStatus(status)).await;
+    async fn exit_status(&mut self, c: ChannelId, status: u32, _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::ExitStatus(status)).await;
         Ok(())
     }
 
     async fn exit_signal(
         &mut self,
-        _c: ChannelId,
+        c: ChannelId,
         signal: Sig,
         core_dumped: bool,
         message: &str,
         _lang: &str,
         _s: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        self.push(TargetMsg::ExitSignal { signal, core_dumped, message: message.into() }).await;
+        self.push(c, TargetMsg::ExitSignal { signal, core_dumped, message: message.into() }).await;
         Ok(())
     }
 
-    async fn channel_eof(&mut self, _c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Eof).await;
+    async fn channel_eof(&mut self, c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Eof).await;
         Ok(())
     }
 
-    async fn channel_close(&mut self, _c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
-        self.push(TargetMsg::Close).await;
+    async fn channel_close(&mut self, c: ChannelId, _s: &mut client::Session) -> Result<(), Self::Error> {
+        self.push(c, TargetMsg::Close).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _s: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.reverse(|r| r.agent, channel, reply, bridge::Tunnel::agent());
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        channel: Channel<Msg>,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _s: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.reverse(|r| r.x11, channel, reply, bridge::Tunnel::x11(originator_address, originator_port));
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _s: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let kind = bridge::Tunnel::forwarded(connected_address, connected_port, originator_address, originator_port);
+        self.reverse(|r| r.forwarded_tcpip, channel, reply, kind);
+        Ok(())
+    }
+
+    // A target has no business opening sessions or connections towards the user.
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _s: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        drop(reply);
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        _host: &str,
+        _port: u32,
+        _from: &str,
+        _from_port: u32,
+        reply: ChannelOpenHandle,
+        _s: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        drop(reply);
         Ok(())
     }
 }
 
 /// Which channel to open on the target.
 pub(crate) enum Open {
-    /// A session channel (shell, exec, subsystem).
-    Session,
+    /// A session channel (shell, exec, subsystem), with what it may open back.
+    Session { reverse: Option<Arc<Reverse>> },
     /// A TCP connection made by the target (`-L`, `-W`, `-J`), when the policy allows it.
     DirectTcpip { host: String, port: u32, from_addr: String, from_port: u32 },
 }
 
-/// Connects to the route's target, checks its host key, logs in with the route's
-/// credential and opens one channel whose traffic flows into `link.down`.
-pub(crate) async fn connect(
+/// Sets TCP keep-alive on a connection to a user or a target, so a peer that vanished
+/// without a FIN or RST (power loss, a dropped network) is found even while the session
+/// is idle at the SSH level: about 30 s idle, then 3 probes 10 s apart.
+pub(crate) fn tcp_keepalive(stream: &tokio::net::TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        tracing::debug!("TCP keep-alive: {e}");
+    }
+}
+
+/// Connects to the route's target, checks its host key and logs in with the route's
+/// credential. `link` receives the traffic of the channel opened next, if any.
+pub(crate) async fn login(
     gate: &Gate,
     config: Arc<client::Config>,
     route: &Route,
-    link: Arc<Link>,
+    link: Option<Arc<Link>>,
     timeout: Duration,
-    open: &Open,
-) -> Result<TargetConn, ConnectError> {
+    reverse: Option<Arc<Reverse>>,
+) -> Result<(client::Handle<TargetHandler>, Arc<OnceLock<ChannelId>>), ConnectError> {
     let addr = format!("{}:{}", route.target.host, route.target.port);
     let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
         .await
@@ -165,8 +299,17 @@ pub(crate) async fn connect(
         .map_err(|e| ConnectError::Unreachable(format!("{addr}: {e}")))?;
     // Keystrokes must not wait for Nagle.
     let _ = stream.set_nodelay(true);
+    tcp_keepalive(&stream);
     let mismatch = Arc::new(Mutex::new(None));
-    let handler = TargetHandler { gate: gate.clone(), target: route.target.name.clone(), link, mismatch: mismatch.clone() };
+    let main = Arc::new(OnceLock::new());
+    let handler = TargetHandler {
+        gate: gate.clone(),
+        target: route.target.name.clone(),
+        link,
+        main: main.clone(),
+        reverse,
+        mismatch: mismatch.clone(),
+    };
     let connected = tokio::time::timeout(timeout, client::connect_stream(config, stream, handler)).await;
     let mut handle = match connected {
         Err(_) => return Err(ConnectError::Unreachable(format!("{addr}: SSH handshake timed out"))),
@@ -178,26 +321,57 @@ pub(crate) async fn connect(
         }
         Ok(Ok(h)) => h,
     };
-    let auth = match &route.credential {
-        Credential::Password(p) => handle.authenticate_password(route.account.clone(), p.as_str()).await,
-        Credential::PrivateKey(k) => {
-            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
-            let key = PrivateKeyWithHashAlg::new(Arc::new((**k).clone()), hash);
-            handle.authenticate_publickey(route.account.clone(), key).await
+    let auth = async {
+        match &route.credential {
+            Credential::Password(p) => handle.authenticate_password(route.account.clone(), p.as_str()).await,
+            Credential::PrivateKey(k) => {
+                let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+                let key = PrivateKeyWithHashAlg::new(Arc::new((**k).clone()), hash);
+                handle.authenticate_publickey(route.account.clone(), key).await
+            }
         }
     };
-    match auth {
-        Ok(r) if r.success() => {}
-        Ok(_) => return Err(ConnectError::AuthFailed),
-        Err(e) => return Err(ConnectError::Unreachable(format!("{addr}: {e}"))),
+    match tokio::time::timeout(timeout, auth).await {
+        Ok(Ok(r)) if r.success() => Ok((handle, main)),
+        Ok(Ok(_)) => Err(ConnectError::AuthFailed),
+        Ok(Err(e)) => Err(ConnectError::Unreachable(format!("{addr}: {e}"))),
+        Err(_) => Err(ConnectError::Unreachable(format!("{addr}: no answer to authentication within {timeout:?}"))),
     }
-    let channel = match open {
-        Open::Session => handle.channel_open_session().await,
-        Open::DirectTcpip { host, port, from_addr, from_port } => {
-            handle.channel_open_direct_tcpip(host.clone(), *port, from_addr.clone(), *from_port).await
+}
+
+/// Connects and logs in (see [`login`]), then opens one channel whose traffic flows into
+/// `link.down`.
+pub(crate) async fn connect(
+    gate: &Gate,
+    config: Arc<client::Config>,
+    route: &Route,
+    link: Option<Arc<Link>>,
+    timeout: Duration,
+    open: &Open,
+) -> Result<TargetConn, ConnectError> {
+    let addr = format!("{}:{}", route.target.host, route.target.port);
+    let reverse = match open {
+        Open::Session { reverse } => reverse.clone(),
+        Open::DirectTcpip { .. } => None,
+    };
+    let (handle, main) = login(gate, config, route, link, timeout, reverse).await?;
+    let opening = async {
+        match open {
+            Open::Session { .. } => handle.channel_open_session().await,
+            Open::DirectTcpip { host, port, from_addr, from_port } => {
+                handle.channel_open_direct_tcpip(host.clone(), *port, from_addr.clone(), *from_port).await
+            }
         }
-    }
-    .map_err(|e| ConnectError::Unreachable(format!("{addr}: opening a channel: {e}")))?;
+    };
+    let channel = match tokio::time::timeout(timeout, opening).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(russh::Error::ChannelOpenFailure(why))) => {
+            return Err(ConnectError::Unreachable(format!("{addr}: the target refused the channel: {}", why.description())));
+        }
+        Ok(Err(e)) => return Err(ConnectError::Unreachable(format!("{addr}: opening a channel: {e}"))),
+        Err(_) => return Err(ConnectError::Unreachable(format!("{addr}: no answer to opening a channel within {timeout:?}"))),
+    };
+    let _ = main.set(channel.id());
     // Messages arrive through the handler callbacks; see pipe.rs for why russh's own
     // per-channel queue is dropped.
     let (_read, write) = channel.split();

@@ -34,13 +34,27 @@ pub(crate) struct PtyReq {
     pub(crate) modes: Vec<(Pty, u32)>,
 }
 
+/// An `x11-req`: what the target's sshd needs to set up `DISPLAY` (OpenSSH sends a fake
+/// cookie here and swaps in the real one on its side, so it is passed through as is).
+#[derive(Debug, Clone)]
+pub(crate) struct X11Req {
+    pub(crate) single: bool,
+    pub(crate) proto: String,
+    pub(crate) cookie: String,
+    pub(crate) screen: u32,
+}
+
 /// From the user's channel.
 #[derive(Debug)]
 pub(crate) enum UserMsg {
-    /// `pty-req` (answered by the bridge).
+    /// `pty-req` (already answered by the handler).
     Pty(PtyReq),
-    /// `env` (answered by the bridge).
+    /// `env`, an allowed variable (already answered by the handler).
     Env(String, String),
+    /// `x11-req` (answered by the handler; the bridge decides and relays).
+    X11(X11Req),
+    /// `auth-agent-req@openssh.com` (the bridge decides and relays).
+    Agent,
     /// `shell` / `exec` / `subsystem` (answered by the bridge once the target answered).
     Start(Start),
     /// Channel data (keystrokes, uploads, SFTP requests).

@@ -4,22 +4,27 @@
 //! exit status, then close, exactly in the order the peer sent them; nothing is dropped
 //! at close because close is just the last item in the same queue.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use russh::server::Msg;
 use russh::ChannelWriteHalf;
+use russh::{client, server};
 use serde_json::json;
 
 use super::msg::{TargetMsg, UserMsg, sig_name};
 use super::sftp::SftpDecoder;
 use super::{Ctx, Link, Rec};
-use crate::target::TargetConn;
 
 /// After one side closed, how long the other gets to finish (flush, answer the close).
 const LINGER: Duration = Duration::from_secs(5);
-/// After a terminate order, how long the target gets to close before it is disconnected.
+/// After a terminate order (or the user leaving), how long the target gets to close
+/// before it is disconnected.
 const TERMINATE_LINGER: Duration = Duration::from_millis(500);
+
+/// Why a session ends when its recording fails under fail-closed.
+const RECORDING_FAILED: &str = "the recording failed and the policy is fail-closed";
 
 /// How the user's side ended.
 pub(crate) enum UpEnd {
@@ -36,6 +41,9 @@ pub(crate) struct End {
     up: Option<UpEnd>,
     exit: Option<i32>,
     signal: Option<String>,
+    /// The user's side went away before the target had finished (no exit, EOF or close
+    /// from it yet): whatever the target says afterwards, the user left.
+    user_left: bool,
 }
 
 impl End {
@@ -43,6 +51,7 @@ impl End {
     pub(crate) fn reason(&self) -> (String, Option<i32>) {
         let reason = match (&self.up, self.exit, &self.signal) {
             (Some(UpEnd::Terminated(why)), _, _) => format!("terminated: {why}"),
+            _ if self.user_left => "client-disconnect".to_string(),
             (_, Some(_), _) => "exit".to_string(),
             (_, None, Some(sig)) => format!("signal: {sig}"),
             (Some(UpEnd::Closed), None, None) => "client-disconnect".to_string(),
@@ -52,23 +61,38 @@ impl End {
     }
 }
 
-/// Pumps both directions until both sides are done.
+/// What the bridge holds besides the pipes: messages that arrived during setup, for each
+/// direction, to go before anything newer.
+#[derive(Default)]
+pub(crate) struct Held {
+    pub(crate) up: VecDeque<UserMsg>,
+    pub(crate) down: VecDeque<TargetMsg>,
+}
+
+/// Pumps both directions until both sides are done. `target` writes into the target's
+/// channel; `sftp` turns on file-transfer events.
 pub(crate) async fn run(
     ctx: &Ctx,
     link: &Link,
-    to_user: &ChannelWriteHalf<Msg>,
-    tc: &TargetConn,
+    to_user: &ChannelWriteHalf<server::Msg>,
+    target: &ChannelWriteHalf<client::Msg>,
     rec: &Rec,
     sftp: bool,
+    held: Held,
 ) -> End {
     let decoder = sftp.then(|| Mutex::new(SftpDecoder::default()));
-    let up = up(ctx, link, to_user, tc, rec, decoder.as_ref());
-    let down = down(ctx, link, to_user, rec, decoder.as_ref());
+    let target_done = AtomicBool::new(false);
+    let up = up(ctx, link, to_user, target, rec, decoder.as_ref(), held.up);
+    let down = down(ctx, link, to_user, rec, decoder.as_ref(), held.down, &target_done);
     tokio::pin!(up, down);
+    let mut user_left = false;
     let (up_end, (exit, signal, user_closed)) = tokio::select! {
         u = &mut up => {
-            // A terminated session is not waited for: the target gets disconnected.
-            let linger = if matches!(u, UpEnd::Terminated(_)) { TERMINATE_LINGER } else { LINGER };
+            user_left = matches!(u, UpEnd::Closed) && !target_done.load(Ordering::Relaxed);
+            // A terminated session, or one whose user left, is not waited for: nobody
+            // reads what the target still has to say (a shell on a PTY would keep its
+            // channel open until the disconnect anyway).
+            let linger = if matches!(u, UpEnd::Terminated(_)) || user_left { TERMINATE_LINGER } else { LINGER };
             let d = tokio::time::timeout(linger, &mut down).await.unwrap_or((None, None, false));
             (Some(u), d)
         }
@@ -84,7 +108,7 @@ pub(crate) async fn run(
         let _ = to_user.eof().await;
         let _ = to_user.close().await;
     }
-    End { up: up_end, exit, signal }
+    End { up: up_end, exit, signal, user_left }
 }
 
 fn record_sftp(rec: &Rec, decoder: Option<&Mutex<SftpDecoder>>, data: &[u8], from_client: bool) {
@@ -99,26 +123,37 @@ fn record_sftp(rec: &Rec, decoder: Option<&Mutex<SftpDecoder>>, data: &[u8], fro
     }
 }
 
+/// Ends the session because its recording failed: nothing more passes either way.
+async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &ChannelWriteHalf<client::Msg>) -> UpEnd {
+    notify_user(to_user, RECORDING_FAILED).await;
+    let _ = target.close().await;
+    UpEnd::Terminated(RECORDING_FAILED.into())
+}
+
 async fn up(
     ctx: &Ctx,
     link: &Link,
-    to_user: &ChannelWriteHalf<Msg>,
-    tc: &TargetConn,
+    to_user: &ChannelWriteHalf<server::Msg>,
+    target: &ChannelWriteHalf<client::Msg>,
     rec: &Rec,
     decoder: Option<&Mutex<SftpDecoder>>,
+    mut held: VecDeque<UserMsg>,
 ) -> UpEnd {
-    let target = &tc.channel;
     loop {
-        let msg = link.up.pop().await;
+        let msg = match held.pop_front() {
+            Some(m) => m,
+            None => link.up.pop().await,
+        };
         if rec.failed() {
-            let why = "the recording failed and the policy is fail-closed";
-            notify_user(to_user, why).await;
-            let _ = target.close().await;
-            return UpEnd::Terminated(why.into());
+            return recording_failed(to_user, target).await;
         }
         match msg {
             UserMsg::Data(b) => {
                 rec.input(&b);
+                if rec.failed() {
+                    // Input that could not be recorded does not reach the target.
+                    return recording_failed(to_user, target).await;
+                }
                 record_sftp(rec, decoder, &b, true);
                 if link.up.writing(&link.down, target.data_bytes(b)).await.is_err() {
                     return UpEnd::TargetGone;
@@ -127,6 +162,9 @@ async fn up(
             UserMsg::Inject(b) => {
                 rec.event("session.inject", json!({ "bytes": b.len() }));
                 rec.input(&b);
+                if rec.failed() {
+                    return recording_failed(to_user, target).await;
+                }
                 if link.up.writing(&link.down, target.data_bytes(b)).await.is_err() {
                     return UpEnd::TargetGone;
                 }
@@ -152,10 +190,12 @@ async fn up(
                 let _ = target.close().await;
                 return UpEnd::Terminated(why);
             }
-            UserMsg::Pty(_) | UserMsg::Env(..) | UserMsg::Start(_) => {
+            UserMsg::Start(_) => {
                 // One start per channel, as in OpenSSH.
                 let _ = ctx.handle.channel_failure(ctx.id).await;
             }
+            // Answered by the handler; too late to pass on once the session runs.
+            UserMsg::Pty(_) | UserMsg::Env(..) | UserMsg::X11(_) | UserMsg::Agent => {}
         }
     }
 }
@@ -186,7 +226,7 @@ fn joined(mut run: Vec<TargetMsg>) -> TargetMsg {
     TargetMsg::Data(v.freeze())
 }
 
-async fn notify_user(to_user: &ChannelWriteHalf<Msg>, why: &str) {
+async fn notify_user(to_user: &ChannelWriteHalf<server::Msg>, why: &str) {
     let text = format!("\r\ngatehouse: session terminated: {why}\r\n");
     let _ = to_user.extended_data_bytes(1, text.into_bytes()).await;
 }
@@ -194,22 +234,35 @@ async fn notify_user(to_user: &ChannelWriteHalf<Msg>, why: &str) {
 async fn down(
     ctx: &Ctx,
     link: &Link,
-    to_user: &ChannelWriteHalf<Msg>,
+    to_user: &ChannelWriteHalf<server::Msg>,
     rec: &Rec,
     decoder: Option<&Mutex<SftpDecoder>>,
+    mut held: VecDeque<TargetMsg>,
+    target_done: &AtomicBool,
 ) -> (Option<i32>, Option<String>, bool) {
     let (mut exit, mut signal) = (None, None);
+    // Nothing reaches the user unrecorded: on a recording failure stop here; the up side
+    // tells the user and closes the target.
+    let stop = || link.up.force_push(UserMsg::Terminate(RECORDING_FAILED.into()));
     loop {
-        let msg = joined(link.down.pop_run(data_len, MERGE_MAX).await);
+        let msg = match held.pop_front() {
+            Some(m) => m,
+            None => joined(link.down.pop_run(data_len, MERGE_MAX).await),
+        };
         if rec.failed() {
-            // Nothing reaches the user unrecorded: stop here; the up side tells the user
-            // and closes the target.
-            link.up.force_push(UserMsg::Terminate("the recording failed and the policy is fail-closed".into()));
+            stop();
             break;
+        }
+        if !matches!(msg, TargetMsg::Data(_) | TargetMsg::Ext(..) | TargetMsg::Reply(_)) {
+            target_done.store(true, Ordering::Relaxed);
         }
         match msg {
             TargetMsg::Data(b) => {
                 rec.output(&b);
+                if rec.failed() {
+                    stop();
+                    break;
+                }
                 record_sftp(rec, decoder, &b, false);
                 if link.down.writing(&link.up, to_user.data_bytes(b)).await.is_err() {
                     break;
@@ -217,6 +270,10 @@ async fn down(
             }
             TargetMsg::Ext(code, b) => {
                 rec.output(&b);
+                if rec.failed() {
+                    stop();
+                    break;
+                }
                 if link.down.writing(&link.up, to_user.extended_data_bytes(code, b)).await.is_err() {
                     break;
                 }

@@ -1,12 +1,18 @@
-//! Before the pumps run: collecting the user's requests, telling the user why a session
-//! is refused, building the recording's metadata, replaying the requests on the target.
+//! Before the pumps run: collecting the user's requests, deciding the forwarding they
+//! asked for, telling the user why a session is refused, building the recording's
+//! metadata, replaying the requests on the target, and holding what the user sends
+//! meanwhile (so nothing typed ahead is lost, and a user who leaves is noticed at once).
+
+use std::collections::VecDeque;
+use std::time::Duration;
 
 use russh::ChannelWriteHalf;
 use russh::server::Msg;
 
-use super::msg::{PtyReq, Start, TargetMsg, UserMsg};
+use super::msg::{PtyReq, Start, TargetMsg, UserMsg, X11Req};
 use super::{Ctx, Link};
 use crate::control::Route;
+use crate::pipe::Weight;
 use crate::target::TargetConn;
 
 /// The requests a user made before starting the channel.
@@ -14,28 +20,20 @@ use crate::target::TargetConn;
 pub(crate) struct Requests {
     pub(crate) pty: Option<PtyReq>,
     pub(crate) env: Vec<(String, String)>,
+    pub(crate) x11: Option<X11Req>,
+    pub(crate) agent: bool,
 }
 
-/// Waits for `shell`/`exec`/`subsystem`, answering `pty-req` and `env` on the way.
-/// `None` when the channel closed first.
-pub(crate) async fn collect(ctx: &Ctx, link: &Link, _out: &UserOut<'_>) -> Option<(Start, Requests)> {
+/// Waits for `shell`/`exec`/`subsystem`, gathering the requests before it (the handler
+/// has answered them already). `None` when the channel closed first.
+pub(crate) async fn collect(link: &Link) -> Option<(Start, Requests)> {
     let mut req = Requests::default();
     loop {
         match link.up.pop().await {
-            UserMsg::Pty(p) => {
-                req.pty = Some(p);
-                let _ = ctx.handle.channel_success(ctx.id).await;
-            }
-            UserMsg::Env(name, value) => {
-                let allowed = ctx.proxy.config().env_allowed(&name);
-                if allowed {
-                    req.env.push((name, value));
-                    let _ = ctx.handle.channel_success(ctx.id).await;
-                } else {
-                    tracing::debug!(%name, "env variable not in the allow-list");
-                    let _ = ctx.handle.channel_failure(ctx.id).await;
-                }
-            }
+            UserMsg::Pty(p) => req.pty = Some(p),
+            UserMsg::Env(name, value) => req.env.push((name, value)),
+            UserMsg::X11(x) => req.x11 = Some(x),
+            UserMsg::Agent => req.agent = true,
             UserMsg::Resize { cols, rows, pix_w, pix_h } => {
                 if let Some(p) = req.pty.as_mut() {
                     (p.cols, p.rows, p.pix_w, p.pix_h) = (cols, rows, pix_w, pix_h);
@@ -48,6 +46,74 @@ pub(crate) async fn collect(ctx: &Ctx, link: &Link, _out: &UserOut<'_>) -> Optio
     }
 }
 
+/// What the user sent while the bridge was busy (choosing, connecting, replaying):
+/// handed to the up pump before anything newer.
+#[derive(Default)]
+pub(crate) struct Early {
+    pub(crate) held: VecDeque<UserMsg>,
+    bytes: usize,
+}
+
+impl Early {
+    /// Holds what the user sends until they close the channel (or the connection drops),
+    /// then returns. Once `limit` bytes are held it stops reading, so a client pouring
+    /// data into a session that has no target yet is held back by its SSH window.
+    pub(crate) async fn until_gone(&mut self, link: &Link, limit: usize) {
+        loop {
+            if self.bytes >= limit {
+                return std::future::pending().await;
+            }
+            // `pop` is cancel-safe: an item is only taken in the poll that returns it.
+            match link.up.pop().await {
+                UserMsg::Close | UserMsg::Terminate(_) => return,
+                m => {
+                    self.bytes += m.weight();
+                    self.held.push_back(m);
+                }
+            }
+        }
+    }
+}
+
+/// What forwarding the bridge relays for this session, decided by the route.
+#[derive(Default)]
+pub(crate) struct Forwarding {
+    pub(crate) agent: bool,
+    pub(crate) x11: Option<X11Req>,
+}
+
+/// Decides the agent and X11 forwarding the user asked for: relayed when the target
+/// allows it; otherwise refused, audited, and said on the user's stderr.
+pub(crate) async fn forwarding(ctx: &Ctx, route: &Route, req: &Requests, out: &UserOut<'_>) -> Forwarding {
+    let mut f = Forwarding::default();
+    let target = &route.target.name;
+    let refuse = |what: &'static str, allowance: &str| {
+        let who = &ctx.who;
+        let detail = format!("{what} to {target}: not allowed (the target lacks --allow {allowance})");
+        ctx.proxy.gate().audit_forward(&who.login.user, who.peer, Some(target), what, false, &detail);
+        format!("gatehouse: {what} refused by gatehouse policy for {target}\r\n")
+    };
+    let mut said = String::new();
+    if req.agent {
+        if route.allow.agent {
+            f.agent = true;
+        } else {
+            said += &refuse("agent forwarding", "agent");
+        }
+    }
+    if let Some(x) = &req.x11 {
+        if route.allow.x11 {
+            f.x11 = Some(x.clone());
+        } else {
+            said += &refuse("X11 forwarding", "x11");
+        }
+    }
+    if !said.is_empty() {
+        out.stderr(&said).await;
+    }
+    f
+}
+
 /// Writes to the user's channel outside the pumps.
 pub(crate) struct UserOut<'a> {
     pub(crate) ctx: &'a Ctx,
@@ -57,19 +123,24 @@ pub(crate) struct UserOut<'a> {
 impl UserOut<'_> {
     /// Tells the user why there is no session (stderr, exit status 1) and closes the
     /// channel. `reply` answers the pending shell/exec/subsystem request first, so the
-    /// client shows the message instead of a bare "request failed".
+    /// client shows the message and the exit status instead of a bare "request failed"
+    /// (OpenSSH exits at once on a failed request, before printing what came with it).
     pub(crate) async fn refuse(&self, link: &Link, message: &str, reply: bool) {
         tracing::info!(user = %self.ctx.who.login.user, "refused: {message}");
         if reply {
             let _ = self.ctx.handle.channel_success(self.ctx.id).await;
         }
-        let text = format!("{message}\r\n");
-        let _ = self.to_user.extended_data_bytes(1, text.into_bytes()).await;
-        self.finish_early(link, 1, None).await;
+        self.stderr(&format!("{message}\r\n")).await;
+        self.finish_early(link, 1).await;
+    }
+
+    /// A line (or lines) on the user's stderr.
+    pub(crate) async fn stderr(&self, text: &str) {
+        let _ = self.to_user.extended_data_bytes(1, text.as_bytes().to_vec()).await;
     }
 
     /// Ends a channel that never reached a target.
-    pub(crate) async fn finish_early(&self, link: &Link, status: u32, _why: Option<&str>) {
+    pub(crate) async fn finish_early(&self, link: &Link, status: u32) {
         let _ = self.ctx.handle.exit_status_request(self.ctx.id, status).await;
         let _ = self.to_user.eof().await;
         let _ = self.to_user.close().await;
@@ -106,14 +177,52 @@ pub(crate) fn meta(ctx: &Ctx, route: &Route, start: &Start, req: &Requests) -> g
     }
 }
 
-/// Sends the user's env, pty and start request to the target; true when the target
-/// accepted the start request.
-pub(crate) async fn replay_on_target(tc: &TargetConn, start: &Start, req: &Requests, link: &Link) -> bool {
+/// Why replaying the requests on the target did not start the session.
+pub(crate) enum NotStarted {
+    /// The target said no to the start request.
+    Refused,
+    /// The target closed the channel or connection first.
+    Closed,
+    /// No answer within the timeout.
+    Silent(Duration),
+}
+
+/// The start request in words (`the subsystem sftp request`).
+pub(crate) fn start_words(start: &Start) -> String {
+    match start {
+        Start::Shell => "shell".into(),
+        Start::Exec(_) => "command".into(),
+        Start::Subsystem(s) => format!("subsystem {s}"),
+    }
+}
+
+/// Sends the user's env, pty, forwarding and start requests to the target and waits for
+/// its answers (in order; a target answers requests in the order it got them). `Ok`
+/// carries lines for the user about forwarding the target itself refused. Anything else
+/// the target sends meanwhile goes to `held`, for the down pump.
+pub(crate) async fn replay_on_target(
+    tc: &TargetConn,
+    start: &Start,
+    req: &Requests,
+    fwd: &Forwarding,
+    link: &Link,
+    timeout: Duration,
+    held: &mut VecDeque<TargetMsg>,
+) -> Result<Vec<String>, NotStarted> {
     for (k, v) in &req.env {
         let _ = tc.channel.set_env(false, k.clone(), v.clone()).await;
     }
     if let Some(p) = &req.pty {
         let _ = tc.channel.request_pty(false, &p.term, p.cols, p.rows, p.pix_w, p.pix_h, &p.modes).await;
+    }
+    let mut expect: Vec<&str> = Vec::new();
+    if let Some(x) = &fwd.x11 {
+        let _ = tc.channel.request_x11(true, x.single, x.proto.clone(), x.cookie.clone(), x.screen).await;
+        expect.push("X11 forwarding");
+    }
+    if fwd.agent {
+        let _ = tc.channel.agent_forward(true).await;
+        expect.push("agent forwarding");
     }
     let sent = match start {
         Start::Shell => tc.channel.request_shell(true).await,
@@ -121,14 +230,39 @@ pub(crate) async fn replay_on_target(tc: &TargetConn, start: &Start, req: &Reque
         Start::Subsystem(name) => tc.channel.request_subsystem(true, name.clone()).await,
     };
     if sent.is_err() {
-        return false;
+        return Err(NotStarted::Closed);
     }
+    let mut notes = Vec::new();
+    let wait = async {
+        for what in expect {
+            match next_reply(link, held).await {
+                Some(true) => {}
+                Some(false) => notes.push(format!("gatehouse: the target refused {what}\r\n")),
+                None => return Err(NotStarted::Closed),
+            }
+        }
+        match next_reply(link, held).await {
+            Some(true) => Ok(()),
+            Some(false) => Err(NotStarted::Refused),
+            None => Err(NotStarted::Closed),
+        }
+    };
+    let answered = tokio::time::timeout(timeout, wait).await;
+    match answered {
+        Ok(Ok(())) => Ok(notes),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(NotStarted::Silent(timeout)),
+    }
+}
+
+/// The target's next request answer; `None` when the channel closed first.
+async fn next_reply(link: &Link, held: &mut VecDeque<TargetMsg>) -> Option<bool> {
     loop {
         match link.down.pop().await {
-            TargetMsg::Reply(ok) => return ok,
-            TargetMsg::Close => return false,
-            // Nothing else is expected before the reply; OpenSSH answers first.
-            other => tracing::debug!(?other, "target message before the start reply"),
+            TargetMsg::Reply(ok) => return Some(ok),
+            TargetMsg::Close => return None,
+            // OpenSSH answers first, but nothing a target says may be lost.
+            other => held.push_back(other),
         }
     }
 }

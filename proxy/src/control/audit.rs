@@ -21,6 +21,9 @@ pub enum AuditKind {
     Access,
     /// A target host key pinned or found changed.
     HostKey,
+    /// A forwarding request (port, agent, X11) refused by policy, or a `-R` listener
+    /// allowed.
+    Forward,
 }
 
 /// How it ended.
@@ -49,7 +52,8 @@ pub struct AuditEvent {
     pub kind: AuditKind,
     /// How it ended.
     pub outcome: AuditOutcome,
-    /// `password`, `publickey`, `totp` for auth events.
+    /// `password`, `publickey`, `totp` for auth events; for forward events what was
+    /// asked: `port forwarding`, `agent forwarding`, `X11 forwarding`.
     pub method: Option<String>,
     /// The user name as given (may not exist).
     pub user: Option<String>,
@@ -79,12 +83,14 @@ impl AuditKind {
             AuditKind::Auth => "auth",
             AuditKind::Access => "access",
             AuditKind::HostKey => "host_key",
+            AuditKind::Forward => "forward",
         }
     }
     fn parse(s: &str) -> AuditKind {
         match s {
             "access" => AuditKind::Access,
             "host_key" => AuditKind::HostKey,
+            "forward" => AuditKind::Forward,
             _ => AuditKind::Auth,
         }
     }
@@ -155,6 +161,14 @@ impl ControlPlane {
         if let Err(e) = insert(conn, self.now(), kind, outcome, ev, reason) {
             tracing::error!(error = %e, ?kind, ?outcome, reason, "cannot store audit event");
         }
+    }
+
+    /// Records a forwarding decision (`what`: `port forwarding`, `agent forwarding`,
+    /// `X11 forwarding`) by `user` from `source` through `target`, with the details.
+    pub fn audit_forward(&self, user: &str, source: SocketAddr, target: Option<&str>, what: &str, allowed: bool, detail: &str) {
+        let ev = NewEvent { method: Some(what), user: Some(user), source: Some(source), target, ..NewEvent::default() };
+        let outcome = if allowed { AuditOutcome::Success } else { AuditOutcome::Failure };
+        self.audit(&self.conn(), AuditKind::Forward, outcome, &ev, detail);
     }
 
     /// Every audit event at or after `since`, oldest first.

@@ -1,24 +1,27 @@
-//! **Demo only.** A tiny SSH server bound to loopback that runs a shell (or a command) in
-//! a PTY, so `gatehouse demo` has a target on a machine without sshd. It accepts exactly
-//! one account with one password, chosen at start; it has no SFTP, no forwarding, and runs
-//! commands as the user gatehouse runs as. Never expose it; real targets are real sshd.
+//! **Demo only.** A tiny SSH server bound to loopback, so `gatehouse demo` has a target on
+//! a machine without sshd: a shell or command (in a PTY when asked for one, else on pipes)
+//! and an `sftp` subsystem, all as the user gatehouse runs as, starting in its home
+//! directory. It accepts exactly one account with one password, chosen at start, and has
+//! no forwarding. Never expose it; real targets are real sshd.
+
+mod process;
+mod sftp;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use russh::keys::Algorithm;
 use russh::keys::ssh_key::{PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
-use russh::{Channel, ChannelId, ChannelWriteHalf, MethodKind, MethodSet, Pty};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-
-nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, nix::pty::Winsize);
+use process::{Input, Term};
 
 /// A running demo target.
 pub struct DemoTarget {
@@ -44,9 +47,10 @@ impl DemoTarget {
         let tcp = TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("demo target: binding 127.0.0.1", e))?;
         let addr = tcp.local_addr().map_err(|e| Error::io("demo target", e))?;
         let creds = Arc::new((account.to_string(), password.to_string()));
+        let home = Arc::new(std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_dir()).unwrap_or_else(|| "/".into()));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = tcp.accept().await {
-                let h = DemoConn { creds: creds.clone(), pty: None, channels: Default::default() };
+                let h = DemoConn { creds: creds.clone(), home: home.clone(), channels: HashMap::new() };
                 let config = config.clone();
                 tokio::spawn(async move {
                     if let Ok(s) = russh::server::run_stream(config, stream, h).await {
@@ -75,19 +79,19 @@ impl Drop for DemoTarget {
     }
 }
 
-/// Per channel: the writer (until a shell/command takes it) and the command's input queue.
-type Slot = (Option<ChannelWriteHalf<Msg>>, Option<tokio::sync::mpsc::Sender<Input>>);
+/// One channel: its terminal request, and the channel until a request starts it, then
+/// the running command's input queue.
+#[derive(Default)]
+struct Slot {
+    term: Option<Term>,
+    channel: Option<Channel<Msg>>,
+    input: Option<mpsc::Sender<Input>>,
+}
 
 struct DemoConn {
     creds: Arc<(String, String)>,
-    pty: Option<(String, u16, u16)>,
-    channels: std::collections::HashMap<ChannelId, Slot>,
-}
-
-enum Input {
-    Data(Vec<u8>),
-    Resize(u16, u16),
-    Eof,
+    home: Arc<PathBuf>,
+    channels: HashMap<ChannelId, Slot>,
 }
 
 impl russh::server::Handler for DemoConn {
@@ -103,9 +107,7 @@ impl russh::server::Handler for DemoConn {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> std::result::Result<(), Self::Error> {
-        let id = channel.id();
-        let (_r, w) = channel.split();
-        self.channels.insert(id, (Some(w), None));
+        self.channels.insert(channel.id(), Slot { channel: Some(channel), ..Slot::default() });
         reply.accept().await;
         Ok(())
     }
@@ -122,17 +124,35 @@ impl russh::server::Handler for DemoConn {
         _modes: &[(Pty, u32)],
         session: &mut Session,
     ) -> std::result::Result<(), Self::Error> {
-        self.pty = Some((term.to_string(), cols as u16, rows as u16));
-        session.channel_success(channel)?;
+        match self.channels.get_mut(&channel) {
+            Some(slot) => {
+                slot.term = Some(Term { name: term.to_string(), cols: cols as u16, rows: rows as u16 });
+                session.channel_success(channel)?;
+            }
+            None => session.channel_failure(channel)?,
+        }
         Ok(())
     }
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> std::result::Result<(), Self::Error> {
-        self.spawn(channel, None, session)
+        self.start(channel, None, session)
     }
 
     async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> std::result::Result<(), Self::Error> {
-        self.spawn(channel, Some(String::from_utf8_lossy(data).into_owned()), session)
+        self.start(channel, Some(String::from_utf8_lossy(data).into_owned()), session)
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> std::result::Result<(), Self::Error> {
+        let taken = self.channels.get_mut(&channel).and_then(|s| s.channel.take());
+        match taken {
+            Some(ch) if name == "sftp" => {
+                session.channel_success(channel)?;
+                // Data reaches the SFTP server through the channel's own queue, not `data()`.
+                sftp::serve(ch, (*self.home).clone(), session.handle(), channel);
+            }
+            _ => session.channel_failure(channel)?,
+        }
+        Ok(())
     }
 
     async fn window_change_request(
@@ -157,98 +177,36 @@ impl russh::server::Handler for DemoConn {
         self.send(channel, Input::Eof).await;
         Ok(())
     }
-}
 
-impl DemoConn {
-    async fn send(&mut self, channel: ChannelId, input: Input) {
-        if let Some((_, Some(tx))) = self.channels.get(&channel) {
-            let _ = tx.send(input).await;
-        }
-    }
-
-    fn spawn(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) -> std::result::Result<(), russh::Error> {
-        let Some((out_slot, slot)) = self.channels.get_mut(&channel) else { return Ok(()) };
-        let Some(out) = out_slot.take() else {
-            session.channel_failure(channel)?;
-            return Ok(());
-        };
-        let (term, cols, rows) = self.pty.clone().unwrap_or_else(|| ("dumb".into(), 80, 24));
-        let ws = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        let Ok(pty) = nix::pty::openpty(&ws, None) else {
-            session.channel_failure(channel)?;
-            return Ok(());
-        };
-        let shell = std::env::var("SHELL").ok().filter(|s| std::path::Path::new(s).exists()).unwrap_or_else(|| "/bin/sh".into());
-        let mut cmd = std::process::Command::new(&shell);
-        if let Some(c) = &command {
-            cmd.arg("-c").arg(c);
-        } else {
-            cmd.arg("-i");
-        }
-        let slave = pty.slave;
-        let (i, o, e) = (dup(&slave), dup(&slave), dup(&slave));
-        cmd.env("TERM", term).stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
-        // SAFETY: only async-signal-safe calls between fork and exec (setsid, ioctl).
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                nix::unistd::setsid().map_err(std::io::Error::from)?;
-                if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let Ok(mut child) = tokio::process::Command::from(cmd).spawn() else {
-            session.channel_failure(channel)?;
-            return Ok(());
-        };
-        drop(slave);
-        session.channel_success(channel)?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(16);
-        *slot = Some(tx);
-        let handle = session.handle();
-        let master: OwnedFd = pty.master;
-        let fd = master.as_raw_fd();
-        let reader = std::fs::File::from(master.try_clone().expect("dup pty master"));
-        let mut writer = tokio::fs::File::from_std(std::fs::File::from(master));
-        tokio::spawn(async move {
-            while let Some(input) = rx.recv().await {
-                match input {
-                    Input::Data(d) => {
-                        if writer.write_all(&d).await.is_err() || writer.flush().await.is_err() {
-                            break;
-                        }
-                    }
-                    Input::Resize(c, r) => {
-                        let ws = nix::pty::Winsize { ws_row: r, ws_col: c, ws_xpixel: 0, ws_ypixel: 0 };
-                        // SAFETY: fd is the pty master, alive as long as `writer`.
-                        let _ = unsafe { set_winsize(fd, &ws) };
-                    }
-                    Input::Eof => {
-                        let _ = writer.write_all(&[4]).await; // ^D, as a terminal would
-                    }
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let mut reader = tokio::fs::File::from_std(reader);
-            let mut buf = vec![0u8; 32 * 1024];
-            // EIO once the shell exited and the slave side is closed: that is EOF.
-            while let Ok(n) = reader.read(&mut buf).await {
-                if n == 0 || out.data_bytes(buf[..n].to_vec()).await.is_err() {
-                    break;
-                }
-            }
-            let status = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(1);
-            let _ = handle.exit_status_request(channel, status as u32).await;
-            let _ = out.eof().await;
-            let _ = out.close().await;
-        });
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> std::result::Result<(), Self::Error> {
+        // Dropping the input queue ends the command's stdin.
+        self.channels.remove(&channel);
         Ok(())
     }
 }
 
-fn dup(fd: &OwnedFd) -> OwnedFd {
-    fd.try_clone().expect("dup pty slave")
+impl DemoConn {
+    async fn send(&mut self, channel: ChannelId, input: Input) {
+        if let Some(tx) = self.channels.get(&channel).and_then(|s| s.input.as_ref()) {
+            let _ = tx.send(input).await;
+        }
+    }
+
+    /// Starts a shell (`command` None) or a command on `channel`, once.
+    fn start(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) -> std::result::Result<(), russh::Error> {
+        let Some(slot) = self.channels.get_mut(&channel) else { return session.channel_failure(channel) };
+        let Some(ch) = slot.channel.take() else { return session.channel_failure(channel) };
+        // Input arrives through `data()`; the channel's own queue is not read.
+        let (_read, out) = ch.split();
+        match process::spawn(command.as_deref(), slot.term.clone(), &self.home, out, session.handle(), channel) {
+            Ok(tx) => {
+                slot.input = Some(tx);
+                session.channel_success(channel)
+            }
+            Err(e) => {
+                tracing::warn!("demo target: cannot start {command:?}: {e}");
+                session.channel_failure(channel)
+            }
+        }
+    }
 }

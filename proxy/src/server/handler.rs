@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session, VerifiedPublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty, Sig};
 
-use crate::bridge::{self, Link, PtyReq, Start, UserMsg};
+use super::remote::RemoteForwards;
+use crate::bridge::{self, Link, PtyReq, Start, UserMsg, X11Req};
+use crate::control::Route;
 use crate::gate::{AuthOutcome, Gate};
 use crate::login::Login;
 use crate::{Proxy, UserIdentity};
@@ -31,6 +33,10 @@ pub(crate) struct Conn {
     mfa: Option<&'static str>,
     authenticated: bool,
     channels: HashMap<ChannelId, Arc<Link>>,
+    /// The route to the login's target, resolved once, for forwarding decisions.
+    route: Option<Result<Route, String>>,
+    /// The `-R` link to the target, opened on the first allowed `-R`.
+    remote: Option<RemoteForwards>,
 }
 
 impl Conn {
@@ -45,7 +51,56 @@ impl Conn {
             mfa: None,
             authenticated: false,
             channels: HashMap::new(),
+            route: None,
+            remote: None,
         }
+    }
+
+    fn user(&self) -> String {
+        self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default()
+    }
+
+    fn target(&self) -> Option<String> {
+        self.login.as_ref().and_then(|l| l.target.clone())
+    }
+
+    /// The route to the login's target (resolved on first use); `None` without a target
+    /// (the menu) or when access is refused.
+    async fn route(&mut self) -> Option<Route> {
+        if !self.authenticated {
+            return None;
+        }
+        if self.route.is_none() {
+            let Login { user, account, target: Some(target) } = self.login.clone()? else { return None };
+            self.route = Some(self.gate().resolve(&user, &target, account.as_deref()).await);
+        }
+        self.route.as_ref().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
+    /// Whether the connection's target allows a forwarding kind, as far as the handler can
+    /// tell: a login without a target (the menu) defers to the bridge, which decides once
+    /// the target is chosen.
+    async fn session_forwarding_allowed(&mut self, allowed: impl Fn(&Route) -> bool) -> bool {
+        if self.target().is_none() {
+            return true;
+        }
+        self.route().await.is_some_and(|r| allowed(&r))
+    }
+
+    /// Why a forwarding request is refused, in words for the user (after `route()`).
+    fn forward_refusal(&self, what: &str) -> String {
+        match (self.target(), &self.route) {
+            (None, _) => format!("{what} needs a target: log in as user@target"),
+            (Some(_), Some(Err(why))) => why.clone(),
+            (Some(t), _) => format!("{what} through {t} is refused by gatehouse policy"),
+        }
+    }
+
+    /// Records and logs a refused forwarding request.
+    fn refuse_forward(&self, what: &str, detail: &str) {
+        let (user, target) = (self.user(), self.target());
+        tracing::info!(%user, ?target, "{what} refused: {detail}");
+        self.gate().audit_forward(&user, self.peer, target.as_deref(), what, false, detail);
     }
 
     fn gate(&self) -> &Gate {
@@ -116,6 +171,9 @@ impl Drop for Conn {
         for link in self.channels.values() {
             link.up.force_push(UserMsg::Close);
         }
+        if let Some(remote) = self.remote.take() {
+            remote.close();
+        }
     }
 }
 
@@ -126,6 +184,14 @@ impl russh::server::Handler for Conn {
         let Some(login) = self.login_for(user) else { return Ok(Auth::reject()) };
         let outcome = self.gate().auth_password(&login.user, password, self.source_ip()).await;
         Ok(self.outcome(outcome, "password"))
+    }
+
+    /// A key the client offers before signing with it: a lookup only, so the keys an agent
+    /// tries in turn leave no audit event and never count towards lockout; the key that
+    /// signs is audited in `auth_publickey`.
+    async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        let Some(login) = self.login_for(user) else { return Ok(Auth::reject()) };
+        Ok(if self.gate().publickey_acceptable(&login.user, offer.public_key) { Auth::Accept } else { Auth::reject() })
     }
 
     async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
@@ -199,17 +265,12 @@ impl russh::server::Handler for Conn {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let who = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
-        let route = match self.login.clone() {
-            Some(Login { user, account, target: Some(target) }) if self.authenticated => {
-                self.gate().resolve(&user, &target, account.as_deref()).await.ok()
-            }
-            _ => None,
-        };
-        let Some(route) = route.filter(|r| r.allow.port_forward) else {
-            tracing::info!(user = %who, %host, port, "direct-tcpip (-J/-L/-W) refused by policy");
-            self.gate().audit_forward_refused(&who, &format!("direct-tcpip {host}:{port}"), self.source_ip()).await;
-            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+        let what = format!("direct-tcpip to {host}:{port}");
+        let Some(route) = self.route().await.filter(|r| r.allow.port_forward) else {
+            let detail = self.forward_refusal("port forwarding");
+            self.refuse_forward("port forwarding", &format!("{what}: {detail}"));
+            // Code 1 (administratively prohibited) with words OpenSSH prints after it.
+            reply.reject(russh::ChannelOpenFailure::Other { code: 1, reason: format!("gatehouse: {detail}") }).await;
             return Ok(());
         };
         let id = channel.id();
@@ -217,22 +278,50 @@ impl russh::server::Handler for Conn {
         let link = Arc::new(Link::new(self.proxy.config()));
         self.channels.insert(id, link.clone());
         let ctx = bridge::Ctx { proxy: self.proxy.clone(), who: self.identity(), id, handle: session.handle() };
-        let tunnel = bridge::Tunnel {
-            host: host.into(),
-            port,
-            from_addr: originator_address.into(),
-            from_port: originator_port,
-        };
-        tokio::spawn(bridge::run_forward(ctx, link, write, route, tunnel));
+        let tunnel = bridge::Tunnel::direct(host, port, originator_address, originator_port);
+        tokio::spawn(bridge::run_direct(ctx, link, write, route, tunnel));
         reply.accept().await;
         Ok(())
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
-        let who = self.login.as_ref().map(|l| l.user.clone()).unwrap_or_default();
-        tracing::info!(user = %who, %address, port = *port, "tcpip-forward (-R) refused by policy");
-        self.gate().audit_forward_refused(&who, &format!("tcpip-forward {address}:{port}"), self.source_ip()).await;
-        Ok(false)
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, session: &mut Session) -> Result<bool, Self::Error> {
+        let what = format!("remote forwarding (-R) of {address}:{port}");
+        let Some(route) = self.route().await.filter(|r| r.allow.port_forward) else {
+            let detail = self.forward_refusal("port forwarding");
+            self.refuse_forward("port forwarding", &format!("{what}: {detail}"));
+            return Ok(false);
+        };
+        if self.remote.is_none() {
+            match RemoteForwards::open(&self.proxy, self.identity(), route.clone(), session.handle()).await {
+                Ok(r) => self.remote = Some(r),
+                Err(e) => {
+                    self.refuse_forward("port forwarding", &format!("{what}: {e}"));
+                    return Ok(false);
+                }
+            }
+        }
+        let remote = self.remote.as_ref().expect("opened above");
+        match remote.listen(address, *port).await {
+            Ok(p) => {
+                let detail = format!("{} listens on {address}:{p} for {}", route.target.name, self.user());
+                self.gate().audit_forward(&self.user(), self.peer, Some(&route.target.name), "port forwarding", true, &detail);
+                if *port == 0 {
+                    *port = p;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                self.refuse_forward("port forwarding", &format!("{what}: {e}"));
+                Ok(false)
+            }
+        }
+    }
+
+    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        match &self.remote {
+            Some(remote) => Ok(remote.cancel(address, port).await),
+            None => Ok(false),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -245,15 +334,24 @@ impl russh::server::Handler for Conn {
         pix_w: u32,
         pix_h: u32,
         modes: &[(Pty, u32)],
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let req = PtyReq { term: term.into(), cols, rows, pix_w, pix_h, modes: modes.to_vec() };
         self.push(channel, UserMsg::Pty(req)).await;
+        // Answered here, not by the bridge: russh remembers only the latest request's
+        // want-reply per channel, and clients send the next request without waiting.
+        session.channel_success(channel)?;
         Ok(())
     }
 
-    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, _s: &mut Session) -> Result<(), Self::Error> {
-        self.push(channel, UserMsg::Env(name.into(), value.into())).await;
+    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, session: &mut Session) -> Result<(), Self::Error> {
+        if self.proxy.config().env_allowed(name) {
+            self.push(channel, UserMsg::Env(name.into(), value.into())).await;
+            session.channel_success(channel)?;
+        } else {
+            tracing::debug!(%name, "env variable not in the allow-list");
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 
@@ -290,22 +388,32 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
+    /// The bridge decides (and audits, and tells the user) once the route is known; the
+    /// answer here is the same decision where the target is already known. (OpenSSH asks
+    /// for no answer to this request.)
     async fn agent_request(&mut self, channel: ChannelId, _s: &mut Session) -> Result<bool, Self::Error> {
-        tracing::info!(?channel, "agent forwarding refused");
-        Ok(false)
+        self.push(channel, UserMsg::Agent).await;
+        Ok(self.session_forwarding_allowed(|r| r.allow.agent).await)
     }
 
     async fn x11_request(
         &mut self,
         channel: ChannelId,
-        _single: bool,
-        _proto: &str,
-        _cookie: &str,
-        _screen: u32,
+        single: bool,
+        proto: &str,
+        cookie: &str,
+        screen: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!(?channel, "X11 forwarding refused");
-        session.channel_failure(channel)?;
+        let req = X11Req { single, proto: proto.into(), cookie: cookie.into(), screen };
+        self.push(channel, UserMsg::X11(req)).await;
+        // Answered now (the next request overwrites russh's want-reply flag), with the
+        // decision the bridge will make.
+        if self.session_forwarding_allowed(|r| r.allow.x11).await {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! bridge task (`bridge/`).
 
 mod handler;
+mod remote;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -81,6 +82,7 @@ impl Proxy {
             },
             inactivity_timeout: None,
             keepalive_interval: config.keepalive,
+            keepalive_max: config.keepalive_max,
             nodelay: true,
             ..Default::default()
         };
@@ -89,6 +91,8 @@ impl Proxy {
             maximum_packet_size: config.max_packet,
             preferred: Preferred { cipher: Cow::Borrowed(ALL_CIPHERS), ..Preferred::default() },
             inactivity_timeout: None,
+            keepalive_interval: config.keepalive,
+            keepalive_max: config.keepalive_max,
             nodelay: true,
             ..Default::default()
         };
@@ -159,6 +163,7 @@ impl Listener {
                 }
             };
             let _ = stream.set_nodelay(true);
+            crate::target::tcp_keepalive(&stream);
             let handler = handler::Conn::new(self.proxy.clone(), Some(peer));
             let config = self.proxy.inner.server.clone();
             tokio::spawn(async move {

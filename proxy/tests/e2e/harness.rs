@@ -159,14 +159,32 @@ impl World {
 
     /// Waits for the session with `pred` to be complete in the store; returns its manifest.
     pub async fn recorded(&self, pred: impl Fn(&Manifest) -> bool) -> Manifest {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.recorded_within(Duration::from_secs(20), pred).await
+    }
+
+    /// Like `recorded`, with a deadline of `limit`.
+    pub async fn recorded_within(&self, limit: Duration, pred: impl Fn(&Manifest) -> bool) -> Manifest {
+        let deadline = Instant::now() + limit;
         loop {
             let all = self.store.list_sessions(&SessionFilter::default()).await.unwrap();
-            if let Some(m) = all.into_iter().find(|m| pred(m) && m.state == RecordingState::Complete) {
-                return m;
+            if let Some(m) = all.iter().find(|m| pred(m) && m.state == RecordingState::Complete) {
+                return m.clone();
             }
-            assert!(Instant::now() < deadline, "no complete recording matched within 20 s");
+            let states: Vec<_> = all.iter().map(|m| (m.meta.channel.clone(), m.state, m.end_reason.clone())).collect();
+            assert!(Instant::now() < deadline, "no complete recording matched within {limit:?}; sessions: {states:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the registry lists a live session that `pred` accepts.
+    pub async fn live_session(&self, limit: Duration, pred: impl Fn(&gatehouse_proxy::LiveSession) -> bool) -> gatehouse_proxy::LiveSession {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.proxy.registry().list().into_iter().find(&pred) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no live session matched within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -232,6 +250,27 @@ pub fn random_file(path: &Path, len: usize) {
     }
     v.truncate(len);
     std::fs::write(path, v).unwrap();
+}
+
+/// The processes whose parent is `pid` (from /proc).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so parse after the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// `kill -9 pid`.
+pub fn kill9(pid: u32) {
+    let st = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(st.success(), "kill -9 {pid}");
 }
 
 pub fn rand_suffix() -> String {

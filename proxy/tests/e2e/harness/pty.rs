@@ -53,6 +53,10 @@ impl PtyChild {
         PtyChild { child, master, seen }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.master.write_all(bytes).unwrap();
     }
