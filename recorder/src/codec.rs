@@ -1,14 +1,11 @@
-//! The row encoding of frames: what the write-ahead spool holds, one frame after the
-//! other (segment bodies hold the same fields split into columns, see `columns`).
+//! Frame tags and LEB128 varints, shared by segment bodies (`columns`) and the spool's
+//! files (`write::wal`).
 //!
-//! One frame is `tag: u8`, `dt: varint` (µs since the previous frame of the same
-//! segment; the first frame counts from 0, so its `dt` is its absolute time), then the
-//! payload: `len: varint` + bytes for output, input, marker (UTF-8) and event (JSON
-//! `{"kind", "data"}`); `cols: varint`, `rows: varint` for a resize. Varints are LEB128.
-//! No per-frame checksum: the spool is only ever appended to, so a killed process leaves
-//! at worst a truncated last frame, which `columns::from_rows` recognises and drops.
-
-use crate::frame::{FrameData, Micros};
+//! The row encoding of frames below is what spool files of format 1 held, one frame
+//! after the other: `tag: u8`, `dt: varint` (µs since the previous frame of the same
+//! segment; the first frame counts from 0), then `len: varint` + bytes for output, input,
+//! marker (UTF-8) and event (JSON `{"kind", "data"}`), or `cols: varint, rows: varint`
+//! for a resize. Recovery still reads such files; nothing writes them any more but tests.
 
 pub(crate) const OUTPUT: u8 = 0;
 pub(crate) const INPUT: u8 = 1;
@@ -16,8 +13,11 @@ pub(crate) const RESIZE: u8 = 2;
 pub(crate) const MARKER: u8 = 3;
 pub(crate) const EVENT: u8 = 4;
 
-/// Appends one frame; `prev_t` is the previous frame's time in the same body (0 first).
-pub(crate) fn encode(buf: &mut Vec<u8>, prev_t: Micros, frame_t: Micros, data: &FrameData) {
+/// Appends one frame as a row; `prev_t` is the previous frame's time in the same
+/// segment (0 first).
+#[cfg(test)]
+pub(crate) fn encode(buf: &mut Vec<u8>, prev_t: crate::Micros, frame_t: crate::Micros, data: &crate::FrameData) {
+    use crate::FrameData;
     let dt = frame_t.saturating_sub(prev_t);
     let put = |tag: u8, payload: &[u8], buf: &mut Vec<u8>| {
         buf.push(tag);

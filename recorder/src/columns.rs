@@ -3,143 +3,217 @@
 //! markers, events). zstd then sees the terminal output as one contiguous text, as if it
 //! compressed the output alone, and the small, regular headers as another; interleaving
 //! them costs ratio (keystroke-sized frames make the headers a large share of the bytes).
-//! Output comes first so that converting rows copies it once, straight into the body.
 //!
 //! ```text
 //! output_len: u32 LE | meta_len: u32 LE | output payloads | meta | other payloads
 //! meta, per frame: tag u8 | dt LEB128 | resize: cols LEB128, rows LEB128 | else: len LEB128
 //! ```
+//!
+//! [`Columns`] builds a body as frames arrive (the writer's open segment): each payload
+//! is copied once, into its column, and the output column already sits at its place in
+//! the body, so sealing only appends the two small columns behind it.
 
 use bytes::Bytes;
 
 use crate::codec::{EVENT, INPUT, MARKER, OUTPUT, RESIZE, read_varint, varint};
 use crate::frame::{Event, Frame, FrameData, Micros};
 
-/// What a conversion from rows found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RowStats {
+/// Bytes before the output column: its length and the meta column's.
+pub(crate) const BODY_HEADER: usize = 8;
+
+/// What a body (or the part of one built so far) holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
     pub frames: u32,
     pub first_t: Micros,
     pub last_t: Micros,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Bytes of the rows that held whole, valid frames.
-    pub good_len: usize,
-    /// Why conversion stopped early, if it did (a torn tail says "truncated").
-    pub damage: Option<String>,
 }
 
-/// Converts spooled rows into a columnar body, up to the first torn or unreadable frame.
-#[cfg(test)]
-pub(crate) fn from_rows(rows: &[u8]) -> (Vec<u8>, RowStats) {
-    let mut body = Vec::new();
-    let stats = from_rows_into(rows, &mut body, &mut Scratch::default());
-    (body, stats)
+impl Stats {
+    /// Counts one frame at `t` (non-decreasing) and returns its `dt`.
+    fn frame(&mut self, t: Micros) -> u64 {
+        let dt = if self.frames == 0 {
+            self.first_t = t;
+            t
+        } else {
+            t.saturating_sub(self.last_t)
+        };
+        self.frames += 1;
+        self.last_t = self.last_t.max(t);
+        dt
+    }
 }
 
-/// Column buffers kept between conversions: a sealer thread reuses them for every
-/// segment instead of allocating (and page-faulting in) megabytes each time.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    meta: Vec<u8>,
-    other: Vec<u8>,
+/// A columnar body being built. `out` starts with [`BODY_HEADER`] bytes patched by
+/// [`Columns::finish`].
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    pub(crate) out: Vec<u8>,
+    pub(crate) meta: Vec<u8>,
+    pub(crate) other: Vec<u8>,
+    pub(crate) stats: Stats,
 }
 
-/// [`from_rows`] into `body` (cleared first), with reusable buffers.
-pub(crate) fn from_rows_into(rows: &[u8], body: &mut Vec<u8>, scratch: &mut Scratch) -> RowStats {
-    let Scratch { meta, other } = scratch;
-    meta.clear();
-    other.clear();
-    // The body starts with the two lengths (patched at the end), then the output column.
-    body.clear();
-    body.reserve(rows.len() + 8);
-    body.extend_from_slice(&[0; 8]);
-    let mut stats = RowStats::default();
-    let (mut pos, mut t) = (0usize, 0u64);
-    while pos < rows.len() {
-        match row(rows, pos, t) {
-            Ok((next, frame_t, tag, dt, fields)) => {
-                meta.push(tag);
-                varint(meta, dt);
-                match fields {
-                    Fields::Size(cols, rows) => {
-                        varint(meta, cols);
-                        varint(meta, rows);
-                    }
-                    Fields::Payload(range) => {
-                        let payload = &rows[range];
-                        varint(meta, payload.len() as u64);
-                        match tag {
-                            OUTPUT => {
-                                stats.bytes_out += payload.len() as u64;
-                                body.extend_from_slice(payload);
-                            }
-                            INPUT => {
-                                stats.bytes_in += payload.len() as u64;
-                                other.extend_from_slice(payload);
-                            }
-                            _ => other.extend_from_slice(payload),
-                        }
-                    }
-                }
-                if stats.frames == 0 {
-                    stats.first_t = frame_t;
-                }
-                stats.frames += 1;
-                stats.last_t = frame_t;
-                t = frame_t;
-                pos = next;
+/// Where a body stood, to undo a frame the spool had no room for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark([usize; 3], Stats);
+
+impl Columns {
+    /// Empty columns whose output column is `buf` (emptied).
+    pub(crate) fn with_buffer(mut buf: Vec<u8>) -> Columns {
+        buf.clear();
+        Columns { out: buf, ..Columns::default() }
+    }
+
+    /// Appends one frame at `t` (not before the previous one); returns the bytes it added.
+    pub(crate) fn push(&mut self, t: Micros, data: &FrameData) -> usize {
+        if self.out.is_empty() {
+            self.out.extend_from_slice(&[0; BODY_HEADER]);
+        }
+        let before = self.len();
+        let dt = self.stats.frame(t);
+        let (tag, payload): (u8, &[u8]) = match data {
+            FrameData::Output(b) => {
+                self.stats.bytes_out += b.len() as u64;
+                (OUTPUT, b)
             }
-            Err(why) => {
-                stats.damage = Some(why);
-                break;
+            FrameData::Input(b) => {
+                self.stats.bytes_in += b.len() as u64;
+                (INPUT, b)
             }
+            FrameData::Marker(s) => (MARKER, s.as_bytes()),
+            FrameData::Event(e) => {
+                // Straight into the column: no intermediate buffer.
+                let at = self.other.len();
+                serde_json::to_writer(&mut self.other, e).expect("an Event always serializes");
+                self.meta.push(EVENT);
+                varint(&mut self.meta, dt);
+                varint(&mut self.meta, (self.other.len() - at) as u64);
+                return self.len() - before;
+            }
+            FrameData::Resize { cols, rows } => {
+                self.meta.push(RESIZE);
+                varint(&mut self.meta, dt);
+                varint(&mut self.meta, u64::from(*cols));
+                varint(&mut self.meta, u64::from(*rows));
+                return self.len() - before;
+            }
+        };
+        self.meta.push(tag);
+        varint(&mut self.meta, dt);
+        varint(&mut self.meta, payload.len() as u64);
+        if tag == OUTPUT { &mut self.out } else { &mut self.other }.extend_from_slice(payload);
+        self.len() - before
+    }
+
+    pub(crate) fn mark(&self) -> Mark {
+        Mark([self.out.len(), self.meta.len(), self.other.len()], self.stats)
+    }
+
+    pub(crate) fn rollback(&mut self, Mark([out, meta, other], stats): Mark) {
+        self.out.truncate(out);
+        self.meta.truncate(meta);
+        self.other.truncate(other);
+        self.stats = stats;
+    }
+
+    /// Frames so far.
+    pub(crate) fn frames(&self) -> u32 {
+        self.stats.frames
+    }
+
+    /// Size of the body these columns make.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len().max(BODY_HEADER) + self.meta.len() + self.other.len()
+    }
+
+    /// Forgets the bytes (the spool file has them) but keeps the counts and the time of
+    /// the last frame, which the next frame's `dt` is relative to.
+    pub(crate) fn drop_bytes(&mut self, keep_capacity: usize) {
+        self.out.clear();
+        self.meta.clear();
+        self.other.clear();
+        for col in [&mut self.out, &mut self.meta, &mut self.other] {
+            col.shrink_to(keep_capacity);
         }
     }
-    stats.good_len = pos;
-    let out_len = (body.len() - 8) as u32;
-    body[0..4].copy_from_slice(&out_len.to_le_bytes());
-    body[4..8].copy_from_slice(&(meta.len() as u32).to_le_bytes());
-    body.extend_from_slice(meta);
-    body.extend_from_slice(other);
-    stats
+
+    /// Appends a run of frames given as column slices (a spool chunk), checking that the
+    /// meta entries account for every payload byte. Nothing is appended on error.
+    pub(crate) fn append(&mut self, meta: &[u8], out: &[u8], other: &[u8]) -> Result<(), String> {
+        let mut stats = self.stats;
+        let (mut out_n, mut other_n) = (0usize, 0usize);
+        parse_meta(meta, |tag, dt, len| {
+            let t = if stats.frames == 0 { dt } else { stats.last_t.checked_add(dt).ok_or("time overflows")? };
+            stats.frame(t);
+            let (n, max) = if tag == OUTPUT { (&mut out_n, out.len()) } else { (&mut other_n, other.len()) };
+            *n = n.checked_add(len).filter(|&n| n <= max).ok_or("a payload runs past its column")?;
+            match tag {
+                OUTPUT => stats.bytes_out += len as u64,
+                INPUT => stats.bytes_in += len as u64,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        if (out_n, other_n) != (out.len(), other.len()) {
+            return Err(format!("{} payload bytes belong to no frame", out.len() + other.len() - out_n - other_n));
+        }
+        if self.out.is_empty() {
+            self.out.extend_from_slice(&[0; BODY_HEADER]);
+        }
+        self.out.extend_from_slice(out);
+        self.meta.extend_from_slice(meta);
+        self.other.extend_from_slice(other);
+        self.stats = stats;
+        Ok(())
+    }
+
+    /// The body: the output column with its header patched, then meta, then the others
+    /// (small next to the output when a session streams), appended in place.
+    pub(crate) fn finish(self) -> (Vec<u8>, Stats) {
+        let Columns { mut out, meta, other, stats } = self;
+        if out.is_empty() {
+            out.extend_from_slice(&[0; BODY_HEADER]);
+        }
+        let out_len = (out.len() - BODY_HEADER) as u32;
+        out[0..4].copy_from_slice(&out_len.to_le_bytes());
+        out[4..8].copy_from_slice(&(meta.len() as u32).to_le_bytes());
+        out.reserve_exact(meta.len() + other.len());
+        out.extend_from_slice(&meta);
+        out.extend_from_slice(&other);
+        (out, stats)
+    }
 }
 
-enum Fields {
-    Size(u64, u64),
-    Payload(std::ops::Range<usize>),
-}
-
-/// Parses the row at `pos` (without copying): end, time, tag, dt, fields.
-fn row(rows: &[u8], mut pos: usize, t: Micros) -> Result<(usize, Micros, u8, u64, Fields), String> {
-    let at = pos;
-    let tag = rows[pos];
-    pos += 1;
-    let torn = || format!("truncated: the last frame (at byte {at}) is incomplete");
-    let dt = read_varint(rows, &mut pos).ok_or_else(torn)?;
-    let frame_t = t.checked_add(dt).ok_or_else(|| format!("frame at byte {at}: time overflows"))?;
-    let fields = match tag {
-        RESIZE => {
-            let cols = read_varint(rows, &mut pos).ok_or_else(torn)?;
-            let size = read_varint(rows, &mut pos).ok_or_else(torn)?;
-            if cols > u64::from(u16::MAX) || size > u64::from(u16::MAX) {
-                return Err(format!("frame at byte {at}: resize {cols}x{size} out of range"));
+/// Walks a meta column: `f(tag, dt, payload length)` per frame (length 0 for resizes).
+fn parse_meta(meta: &[u8], mut f: impl FnMut(u8, u64, usize) -> Result<(), &'static str>) -> Result<(), String> {
+    let mut pos = 0;
+    while pos < meta.len() {
+        let at = pos;
+        let bad = |what: &str| format!("frame header at byte {at}: {what}");
+        let tag = meta[pos];
+        pos += 1;
+        let dt = read_varint(meta, &mut pos).ok_or_else(|| bad("cut short"))?;
+        let len = match tag {
+            RESIZE => {
+                let cols = read_varint(meta, &mut pos).ok_or_else(|| bad("cut short"))?;
+                let rows = read_varint(meta, &mut pos).ok_or_else(|| bad("cut short"))?;
+                if cols > u64::from(u16::MAX) || rows > u64::from(u16::MAX) {
+                    return Err(bad("resize out of range"));
+                }
+                0
             }
-            Fields::Size(cols, size)
-        }
-        OUTPUT | INPUT | MARKER | EVENT => {
-            let len = read_varint(rows, &mut pos).ok_or_else(torn)?;
-            let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).ok_or_else(torn)?;
-            if end > rows.len() {
-                return Err(torn());
+            OUTPUT | INPUT | MARKER | EVENT => {
+                let len = read_varint(meta, &mut pos).ok_or_else(|| bad("cut short"))?;
+                usize::try_from(len).map_err(|_| bad("payload too long"))?
             }
-            let range = pos..end;
-            pos = end;
-            Fields::Payload(range)
-        }
-        other => return Err(format!("frame at byte {at}: unknown tag {other}")),
-    };
-    Ok((pos, frame_t, tag, dt, fields))
+            other => return Err(bad(&format!("unknown tag {other}"))),
+        };
+        f(tag, dt, len).map_err(bad)?;
+    }
+    Ok(())
 }
 
 /// Reads frames back from a columnar body; payloads share the body's buffer.
@@ -155,17 +229,17 @@ pub(crate) struct ColumnReader {
 
 impl ColumnReader {
     pub(crate) fn new(body: Bytes) -> Result<ColumnReader, String> {
-        if body.len() < 8 {
+        if body.len() < BODY_HEADER {
             return Err(format!("body of {} bytes has no column header", body.len()));
         }
         let out_len = u32::from_le_bytes(body[0..4].try_into().unwrap()) as usize;
         let meta_len = u32::from_le_bytes(body[4..8].try_into().unwrap()) as usize;
-        let out_end = 8 + out_len;
+        let out_end = BODY_HEADER + out_len;
         let meta_end = out_end + meta_len;
         if meta_end > body.len() {
             return Err(format!("columns of {out_len} + {meta_len} bytes overrun a {}-byte body", body.len()));
         }
-        Ok(ColumnReader { body, meta: out_end, meta_end, out: 8, out_end, other: meta_end, t: 0 })
+        Ok(ColumnReader { body, meta: out_end, meta_end, out: BODY_HEADER, out_end, other: meta_end, t: 0 })
     }
 
     /// The next frame, an error naming what is wrong, or `None` at the end (which also
@@ -215,10 +289,19 @@ impl ColumnReader {
     }
 }
 
+/// A body holding `frames` (for tests).
+#[cfg(test)]
+pub(crate) fn body_of(frames: &[Frame]) -> (Vec<u8>, Stats) {
+    let mut cols = Columns::default();
+    for f in frames {
+        cols.push(f.t, &f.data);
+    }
+    cols.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::encode;
 
     fn sample() -> Vec<Frame> {
         vec![
@@ -232,16 +315,6 @@ mod tests {
         ]
     }
 
-    fn rows(frames: &[Frame]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let mut prev = 0;
-        for f in frames {
-            encode(&mut buf, prev, f.t, &f.data);
-            prev = f.t;
-        }
-        buf
-    }
-
     fn read(body: Vec<u8>) -> Result<Vec<Frame>, String> {
         let mut r = ColumnReader::new(body.into())?;
         let mut out = Vec::new();
@@ -252,31 +325,56 @@ mod tests {
     }
 
     #[test]
-    fn rows_to_columns_and_back() {
+    fn frames_to_columns_and_back() {
         let frames = sample();
-        let (body, stats) = from_rows(&rows(&frames));
+        let (body, stats) = body_of(&frames);
         assert_eq!(read(body).unwrap(), frames);
         assert_eq!((stats.frames, stats.first_t, stats.last_t), (7, 0, 300_000_000_002));
         assert_eq!((stats.bytes_in, stats.bytes_out), (1, "héllo \x1b[1m世界more".len() as u64));
-        assert_eq!(stats.damage, None);
+        assert_eq!(read(Columns::default().finish().0).unwrap(), vec![]);
     }
 
     #[test]
-    fn a_torn_tail_keeps_every_whole_frame() {
+    fn a_rolled_back_frame_leaves_no_trace() {
         let frames = sample();
-        let all = rows(&frames);
-        for cut in 0..all.len() {
-            let (body, stats) = from_rows(&all[..cut]);
-            let got = read(body).unwrap();
-            assert_eq!(got, frames[..got.len()], "cut {cut}");
-            assert_eq!(stats.good_len, rows(&got).len(), "cut {cut}");
-            assert_eq!(stats.damage.is_some(), stats.good_len != cut, "cut {cut}");
+        let mut cols = Columns::default();
+        for f in &frames {
+            let mark = cols.mark();
+            cols.push(f.t, &f.data);
+            cols.rollback(mark);
+            cols.push(f.t, &f.data);
         }
+        assert_eq!(cols.finish(), body_of(&frames));
+    }
+
+    #[test]
+    fn chunks_append_into_the_same_body_and_bad_ones_are_refused() {
+        let frames = sample();
+        // Each frame's own columns appended as a chunk give the same body as pushing them.
+        let mut whole = Columns::default();
+        let mut last = Stats::default();
+        for f in &frames {
+            let mut one = Columns { stats: last, ..Columns::default() };
+            one.push(f.t, &f.data);
+            last = one.stats;
+            whole.append(&one.meta, &one.out[BODY_HEADER..], &one.other).unwrap();
+        }
+        assert_eq!(whole.finish(), body_of(&frames));
+        let mut cols = Columns::default();
+        let one = body_of(&frames[1..2]).0;
+        let meta_at = BODY_HEADER + u32::from_le_bytes(one[0..4].try_into().unwrap()) as usize;
+        let (out, meta) = (&one[BODY_HEADER..meta_at], &one[meta_at..]);
+        assert!(cols.append(meta, &out[1..], &[]).unwrap_err().contains("runs past"));
+        let mut longer = out.to_vec();
+        longer.push(b'x');
+        assert!(cols.append(meta, &longer, &[]).unwrap_err().contains("belong to no frame"));
+        assert!(cols.append(&[9, 0, 0], &[], &[]).unwrap_err().contains("unknown tag"));
+        assert_eq!(cols.frames(), 0, "nothing appended");
     }
 
     #[test]
     fn damaged_columns_are_errors_not_panics() {
-        let (body, _) = from_rows(&rows(&sample()));
+        let (body, _) = body_of(&sample());
         for i in 0..body.len() {
             for bit in [0x01, 0x80] {
                 let mut b = body.clone();

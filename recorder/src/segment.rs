@@ -159,18 +159,11 @@ pub(crate) fn frames(header: &Header, raw: Bytes, name: &str) -> Result<Vec<Fram
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec;
     use crate::error::ErrorKind;
 
     fn sample() -> (Header, Vec<u8>, Vec<Frame>) {
         let frames = vec![Frame::output(10, "abc"), Frame::input(20, "d"), Frame::resize(30, 100, 40)];
-        let mut rows = Vec::new();
-        let mut prev = 0;
-        for f in &frames {
-            codec::encode(&mut rows, prev, f.t, &f.data);
-            prev = f.t;
-        }
-        let (raw, _) = crate::columns::from_rows(&rows);
+        let (raw, _) = crate::columns::body_of(&frames);
         let header = Header {
             session: Uuid::now_v7(),
             seq: 7,

@@ -1,22 +1,26 @@
-//! The write path: [`Recorder`] starts sessions; a [`SessionWriter`] appends frames to
-//! the local spool; sealer threads compress full segments; the uploader puts them in the
-//! store with retries and keeps each session's manifest current.
+//! The write path: [`Recorder`] starts sessions; a [`SessionWriter`] builds each open
+//! segment in memory and appends it to the local spool; sealer threads compress full
+//! segments; the uploader puts them in the store with retries and keeps each session's
+//! manifest current.
 //!
 //! ```text
-//! SessionWriter::write ─► segment buffer ─► NNNN.wal (flushed ≤ 200 ms, or per 64 KiB)
-//!        (sync, cheap)         │ 1 MiB or 5 s
+//! SessionWriter::write ─► open segment, as columns ─► NNNN.wal (chunks; flushed ≤ 200 ms,
+//!        (sync, cheap)         │ 1 MiB or 5 s              or per 64 KiB)
 //!                              ▼
-//!                      sealer thread: zstd, header, hash chain ─► NNNN.seg
-//!                              ▼
-//!                      uploader task: PUT segment, PUT manifest (retries) ─► delete .seg
+//!                      sealer thread: zstd, header, hash chain
+//!                              ▼ in memory (or NNNN.seg when memory is short / store down)
+//!                      uploader task: PUT segment, note it, PUT manifest (≤ 1/s; retries)
+//!                                     ─► delete NNNN.wal (or .seg)
 //! ```
 
+mod memory;
 mod pool;
 mod recovery;
 mod sealer;
 mod session;
 mod spool;
 mod uploader;
+mod wal;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,10 +38,11 @@ use crate::tap::LiveTap;
 
 pub use session::{SessionEnd, SessionWriter};
 
+use memory::Memory;
 use sealer::Sealer;
 use session::{Core, SessionShared};
 use spool::Spool;
-use uploader::{Pending, Upload, Uploader};
+use uploader::{Pending, SegData, Upload, Uploader};
 
 /// What to do when the spool is full (the store has been unreachable for long enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +77,11 @@ pub struct RecorderConfig {
     /// percent of level 3 (the recorder_ingest benchmark: 1/7.4 of raw against 1/7.5) for
     /// about three quarters of the CPU, and CPU is what a busy proxy runs out of.
     pub zstd_level: i32,
+    /// Most bytes of open and sealed segments held in memory, all sessions together.
+    /// Beyond it, segments are read back from the spool to be sealed, and sealed ones
+    /// wait for upload in the spool: slower, but memory stays bounded however many
+    /// sessions stream at once and however long the store is away.
+    pub memory_limit_bytes: u64,
     /// Threads compressing segments.
     pub sealer_threads: usize,
     /// How long `finish` and `shutdown` wait for uploads before leaving the rest to the
@@ -96,6 +106,7 @@ impl RecorderConfig {
             seal_age: Duration::from_secs(5),
             flush_interval: Duration::from_millis(200),
             zstd_level: 1,
+            memory_limit_bytes: 64 << 20,
             sealer_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             drain_timeout: Duration::from_secs(30),
         }
@@ -126,6 +137,12 @@ impl RecorderConfig {
         self
     }
 
+    /// Sets the memory budget of open and sealed segments.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit_bytes = bytes;
+        self
+    }
+
     /// Sets the drain timeout.
     pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
@@ -146,6 +163,7 @@ pub(crate) struct Inner {
     sealer: Sealer,
     uploader: Uploader,
     pending: Arc<Pending>,
+    memory: Arc<Memory>,
     tap: LiveTap,
     /// Open sessions, for the ticker (flush and age-based sealing of idle sessions).
     registry: Mutex<HashMap<Uuid, Weak<Mutex<Core>>>>,
@@ -161,8 +179,9 @@ impl Recorder {
     pub async fn open(storage: Storage, config: RecorderConfig) -> Result<Recorder> {
         let spool = Arc::new(Spool::open(&config.spool_dir, config.spool_limit_bytes)?);
         let pending = Arc::new(Pending::default());
-        let uploader = Uploader::start(storage.clone(), spool.clone(), pending.clone());
-        let sealer = Sealer::start(config.sealer_threads.max(1), config.zstd_level, spool.clone(), uploader.clone());
+        let memory = Arc::new(Memory::new(config.memory_limit_bytes, session::segment_capacity(config.seal_bytes)));
+        let uploader = Uploader::start(storage.clone(), spool.clone(), pending.clone(), memory.clone());
+        let sealer = Sealer::start(config.sealer_threads.max(1), config.zstd_level, spool.clone(), memory.clone(), uploader.clone());
         let recovered = {
             let (spool, level) = (spool.clone(), config.zstd_level);
             tokio::task::spawn_blocking(move || recovery::recover(&spool, level))
@@ -171,8 +190,8 @@ impl Recorder {
         };
         for session in recovered {
             tracing::warn!(id = %session.shared.id, segments = session.segments.len(), "recovering session from spool");
-            for (info, bytes_in, bytes_out) in session.segments {
-                uploader.send(Upload::Segment { shared: session.shared.clone(), info, bytes_in, bytes_out });
+            for note in session.segments {
+                uploader.send(Upload::Segment { shared: session.shared.clone(), note, data: SegData::Spooled });
             }
             uploader.send(Upload::Finish { shared: session.shared, state: session.state, done: None });
         }
@@ -183,6 +202,7 @@ impl Recorder {
             sealer,
             uploader,
             pending,
+            memory,
             tap: LiveTap::default(),
             registry: Mutex::new(HashMap::new()),
         });

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use time::Duration;
 use uuid::Uuid;
 
-use super::sealer::{Buffers, read_into, seal_rows};
+use super::sealer::{read_wal, seal};
 use super::session::SessionShared;
-use super::spool::{self, Spool};
+use super::spool::{self, SegmentNote, Spool};
 use crate::error::Result;
 use crate::frame::{Frame, FrameData};
 use crate::layout;
@@ -23,8 +23,8 @@ use crate::segment;
 /// One session found in the spool.
 pub(crate) struct Recovered {
     pub shared: Arc<SessionShared>,
-    /// Segments to upload, with their input and output byte counts.
-    pub segments: Vec<(SegmentInfo, u64, u64)>,
+    /// Segments to upload (spooled as `.seg` files), with their byte counts.
+    pub segments: Vec<SegmentNote>,
     pub state: RecordingState,
 }
 
@@ -70,6 +70,10 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
             m
         }
     };
+    // Segments the store acknowledged since the manifest was last saved.
+    for note in spool::read_segment_log(dir) {
+        note.apply(&mut manifest);
+    }
     let end_state = spool::read_end(dir);
     let mut files: BTreeMap<u64, Files> = BTreeMap::new();
     for entry in fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?.flatten() {
@@ -110,10 +114,10 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
                 None
             }
         };
-        if let Some((info, bytes_in, bytes_out, hash)) = found {
+        if let Some((note, hash)) = found {
             chain = hash;
-            last_t = last_t.max(info.last_t);
-            segments.push((info, bytes_in, bytes_out));
+            last_t = last_t.max(note.info.last_t);
+            segments.push(note);
         }
     }
     let state = end_state.unwrap_or(RecordingState::Interrupted);
@@ -128,7 +132,7 @@ fn recover_session(spool: &Spool, dir: &Path, id: Uuid, zstd: &mut zstd::bulk::C
     Ok(Some(Recovered { shared, segments, state }))
 }
 
-type Found = (SegmentInfo, u64, u64, [u8; 32]);
+type Found = (SegmentNote, [u8; 32]);
 
 /// A sealed segment left in the spool, checked.
 fn read_sealed(path: &Path, id: Uuid, seq: u64) -> Option<Found> {
@@ -138,7 +142,8 @@ fn read_sealed(path: &Path, id: Uuid, seq: u64) -> Option<Found> {
     match checked {
         Ok((frames, h)) if h.session == id && h.seq == seq => {
             let hash = segment::hash(&bytes);
-            Some((info(seq, &frames, h.raw_len as u64, bytes.len() as u64, &hash), count(&frames, true), count(&frames, false), hash))
+            let info = info(seq, &frames, h.raw_len as u64, bytes.len() as u64, &hash);
+            Some((SegmentNote { info, bytes_in: count(&frames, true), bytes_out: count(&frames, false) }, hash))
         }
         Ok(_) => {
             tracing::error!("{name} belongs to another session or position");
@@ -151,7 +156,7 @@ fn read_sealed(path: &Path, id: Uuid, seq: u64) -> Option<Found> {
     }
 }
 
-/// Seals what a WAL file holds, up to a torn last frame.
+/// Seals what a WAL file holds, up to a torn last chunk, into a `.seg` file.
 fn reseal(
     spool: &Spool,
     (wal, seg): (&Path, &Path),
@@ -161,23 +166,23 @@ fn reseal(
     zstd: &mut zstd::bulk::Compressor<'_>,
     manifest: &mut Manifest,
 ) -> Option<Found> {
-    let mut buf = Buffers::default();
-    read_into(wal, &mut buf.rows).ok()?;
-    let Some(sealed) = seal_rows(&mut buf, id, seq, *chain, zstd) else {
+    let (cols, damage) = read_wal(wal, &mut Vec::new()).ok()?;
+    let frames = cols.frames();
+    let Some(sealed) = seal(cols, id, seq, *chain, zstd, Vec::new()) else {
         spool.discard(wal);
         return None;
     };
-    if let Some(damage) = sealed.stats.damage.as_ref().filter(|d| !d.starts_with("truncated")) {
-        // A torn last frame is what a kill leaves; anything else is worth a note.
-        manifest.losses.push(format!("spool file of segment {seq} damaged after {} frames: {damage}", sealed.stats.frames));
+    if let Some(damage) = damage.filter(|d| !d.starts_with("truncated")) {
+        // A torn last chunk is what a kill leaves; anything else is worth a note.
+        manifest.losses.push(format!("spool file of segment {seq} damaged after {frames} frames: {damage}"));
     }
-    if let Err(e) = spool.write_segment(seg, &buf.segment) {
+    if let Err(e) = spool.write_segment(seg, &sealed.bytes) {
         tracing::error!("{e}");
         return None;
     }
-    spool.add(buf.segment.len() as u64);
+    spool.add(sealed.bytes.len() as u64);
     spool.discard(wal);
-    Some((sealed.info, sealed.stats.bytes_in, sealed.stats.bytes_out, sealed.hash))
+    Some((sealed.note, sealed.hash))
 }
 
 fn info(seq: u64, frames: &[Frame], raw: u64, stored: u64, hash: &[u8; 32]) -> SegmentInfo {

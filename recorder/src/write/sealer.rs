@@ -1,28 +1,38 @@
-//! Sealer threads: read a full segment's rows back from its spool file, turn them into
-//! columns, compress, write the header (with the previous segment's hash), store the
-//! result as `NNNNNNNN.seg` in the spool, drop the WAL file, and queue the upload. A
-//! session always goes to the same thread, so its segments seal in order and the hash
-//! chain is built sequentially. Reading the WAL back (from the page cache) instead of
-//! handing buffers over keeps the writers' memory to their unflushed bytes: the spool on
-//! disk, not RAM, is the buffer when compression falls behind.
+//! Sealer threads: compress a full segment, write its header (with the previous
+//! segment's hash), and queue the upload. A session always goes to the same thread, so
+//! its segments seal in order and the hash chain is built sequentially.
+//!
+//! The segment normally arrives as the columns the writer built in memory, and the
+//! sealed bytes go to the uploader in memory too: the spool file (the WAL) is then the
+//! only copy on disk, and stays until the store has the segment. When the memory budget
+//! is used up, a segment arrives empty (*spilled*) and is read back from its WAL file;
+//! and a sealed segment that cannot wait in memory (budget, or the store refusing the
+//! session's uploads) is written to the spool as `NNNNNNNN.seg`, compressed, which
+//! replaces its WAL file.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::memory::Memory;
 use super::session::SessionShared;
-use super::spool::{self, Spool};
-use super::uploader::{Upload, Uploader};
-use crate::columns::{self, RowStats};
+use super::spool::{self, SegmentNote, Spool};
+use super::uploader::{SegData, Upload, Uploader};
+use super::wal;
+use crate::columns::Columns;
 use crate::manifest::{Manifest, RecordingState, SegmentInfo};
 use crate::segment;
 
 pub(crate) enum SealJob {
-    Seal { shared: Arc<SessionShared>, seq: u64 },
+    /// Segment `seq`: its columns (`None`: spilled, read them from the WAL file) and the
+    /// memory budget they hold.
+    Seal { shared: Arc<SessionShared>, seq: u64, cols: Option<Columns>, held: u64 },
     Finish { shared: Arc<SessionShared>, state: RecordingState, done: Option<oneshot::Sender<Manifest>> },
 }
 
@@ -34,38 +44,28 @@ impl SealJob {
     }
 }
 
-/// A sealed segment, ready for the spool and the store (its bytes are in the
-/// [`Buffers`]' `segment`).
+/// A sealed segment, ready for the store.
 pub(crate) struct Sealed {
-    pub info: SegmentInfo,
+    pub bytes: Vec<u8>,
+    pub note: SegmentNote,
     pub hash: [u8; 32],
-    pub stats: RowStats,
+    /// The uncompressed body's buffer, free for reuse.
+    pub body: Vec<u8>,
 }
 
-/// Buffers a sealer reuses from one segment to the next: a megabyte or so each, which
-/// would otherwise be allocated and faulted in for every segment.
-#[derive(Default)]
-pub(crate) struct Buffers {
-    pub rows: Vec<u8>,
-    body: Vec<u8>,
-    columns: columns::Scratch,
-    pub segment: Vec<u8>,
-}
-
-/// Seals the spooled rows in `buf.rows` (up to a torn or damaged tail) into
-/// `buf.segment`; `None` if they hold no frame.
-pub(crate) fn seal_rows(
-    buf: &mut Buffers,
+/// Seals the frames in `cols` into `out`; `None` if there are none.
+pub(crate) fn seal(
+    cols: Columns,
     session: Uuid,
     seq: u64,
     prev_hash: [u8; 32],
     zstd: &mut zstd::bulk::Compressor<'_>,
+    mut out: Vec<u8>,
 ) -> Option<Sealed> {
-    let stats = columns::from_rows_into(&buf.rows, &mut buf.body, &mut buf.columns);
-    if stats.frames == 0 {
+    if cols.frames() == 0 {
         return None;
     }
-    let body = &buf.body;
+    let (body, stats) = cols.finish();
     let header = segment::Header {
         session,
         seq,
@@ -75,9 +75,9 @@ pub(crate) fn seal_rows(
         raw_len: body.len() as u32,
         prev_hash,
     };
-    segment::seal_into(&header, body, zstd, &mut buf.segment);
-    let bytes = &buf.segment;
-    let hash = segment::hash(bytes);
+    segment::seal_into(&header, &body, zstd, &mut out);
+    let bytes = out;
+    let hash = segment::hash(&bytes);
     let info = SegmentInfo {
         seq,
         first_t: stats.first_t,
@@ -87,7 +87,17 @@ pub(crate) fn seal_rows(
         stored_bytes: bytes.len() as u64,
         hash: segment::hex(&hash),
     };
-    Some(Sealed { info, hash, stats })
+    Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body })
+}
+
+/// Reads a spool file's frames (up to a torn or damaged tail, which is logged).
+pub(crate) fn read_wal(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<(Columns, Option<String>)> {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path)?.read_to_end(buf)?;
+    let mut cols = Columns::default();
+    let damage = wal::read(buf, &mut cols);
+    Ok((cols, damage))
 }
 
 /// Handle to the sealer threads.
@@ -95,15 +105,22 @@ pub(crate) struct Sealer {
     txs: Vec<mpsc::Sender<SealJob>>,
 }
 
+/// What every sealer thread works with.
+struct Ctx {
+    spool: Arc<Spool>,
+    memory: Arc<Memory>,
+    uploader: Uploader,
+}
+
 impl Sealer {
-    pub(crate) fn start(threads: usize, level: i32, spool: Arc<Spool>, uploader: Uploader) -> Sealer {
+    pub(crate) fn start(threads: usize, level: i32, spool: Arc<Spool>, memory: Arc<Memory>, uploader: Uploader) -> Sealer {
         let txs = (0..threads)
             .map(|i| {
                 let (tx, rx) = mpsc::channel();
-                let (spool, uploader) = (spool.clone(), uploader.clone());
+                let ctx = Ctx { spool: spool.clone(), memory: memory.clone(), uploader: uploader.clone() };
                 std::thread::Builder::new()
                     .name(format!("gatehouse-sealer-{i}"))
-                    .spawn(move || run(rx, level, &spool, &uploader))
+                    .spawn(move || run(rx, level, &ctx))
                     .expect("spawn sealer thread");
                 tx
             })
@@ -119,64 +136,74 @@ impl Sealer {
     }
 }
 
-fn run(rx: mpsc::Receiver<SealJob>, level: i32, spool: &Spool, uploader: &Uploader) {
+fn run(rx: mpsc::Receiver<SealJob>, level: i32, ctx: &Ctx) {
     let mut zstd = zstd::bulk::Compressor::new(level).expect("valid zstd level");
-    let mut buf = Buffers::default();
+    let mut buf = Vec::new();
     for job in rx {
         match job {
-            SealJob::Finish { shared, state, done } => uploader.forward(Upload::Finish { shared, state, done }),
-            SealJob::Seal { shared, seq } => match seal_one(&shared, seq, spool, &mut zstd, &mut buf) {
-                Some((info, stats)) => uploader.forward(Upload::Segment {
-                    shared,
-                    info,
-                    bytes_in: stats.bytes_in,
-                    bytes_out: stats.bytes_out,
-                }),
-                None => uploader.done_one(),
-            },
+            SealJob::Finish { shared, state, done } => ctx.uploader.forward(Upload::Finish { shared, state, done }),
+            SealJob::Seal { shared, seq, cols, held } => {
+                let sealed = seal_one(&shared, seq, cols, ctx, &mut zstd, &mut buf);
+                ctx.memory.release(held);
+                match sealed {
+                    Some((note, data)) => ctx.uploader.forward(Upload::Segment { shared, note, data }),
+                    None => ctx.uploader.done_one(),
+                }
+            }
         }
     }
 }
 
-/// Seals one WAL file into a `.seg` in the spool. `None`: nothing to upload (empty, or
-/// left in place for recovery after an I/O error).
+/// Seals one segment. `None`: nothing to upload (empty, or left in the spool for
+/// recovery after an I/O error).
 fn seal_one(
     shared: &SessionShared,
     seq: u64,
-    spool: &Spool,
+    cols: Option<Columns>,
+    ctx: &Ctx,
     zstd: &mut zstd::bulk::Compressor<'_>,
-    buf: &mut Buffers,
-) -> Option<(SegmentInfo, RowStats)> {
+    buf: &mut Vec<u8>,
+) -> Option<(SegmentNote, SegData)> {
     let wal = spool::wal_path(&shared.dir, seq);
-    if let Err(e) = read_into(&wal, &mut buf.rows) {
-        tracing::error!("cannot read {}: {e}; left for recovery", wal.display());
-        return None;
-    }
+    let cols = match cols {
+        Some(cols) => cols,
+        None => match read_wal(&wal, buf) {
+            Ok((cols, damage)) => {
+                if let Some(damage) = damage {
+                    // Only a bug or a disk fault gets here: the writer appends whole chunks.
+                    tracing::error!("{}: {damage}; sealing the {} frames before it", wal.display(), cols.frames());
+                }
+                cols
+            }
+            Err(e) => {
+                tracing::error!("cannot read {}: {e}; left for recovery", wal.display());
+                return None;
+            }
+        },
+    };
     let prev = *shared.chain.lock().expect("chain lock");
-    let Some(sealed) = seal_rows(buf, shared.id, seq, prev, zstd) else {
-        spool.discard(&wal);
+    let out = ctx.memory.buffer(segment::HEADER_LEN + zstd::zstd_safe::compress_bound(cols.len()) + 4);
+    let Some(sealed) = seal(cols, shared.id, seq, prev, zstd, out) else {
+        ctx.spool.discard(&wal);
         return None;
     };
-    if let Some(damage) = &sealed.stats.damage {
-        // Only a bug or a disk fault gets here: the writer appends whole frames.
-        tracing::error!("{}: {damage}; sealing the {} frames before it", wal.display(), sealed.stats.frames);
+    ctx.memory.recycle(sealed.body);
+    *shared.chain.lock().expect("chain lock") = sealed.hash;
+    let len = sealed.bytes.len() as u64;
+    if !shared.stalled.load(Ordering::Relaxed) && ctx.memory.try_take(len) {
+        return Some((sealed.note, SegData::Memory(Bytes::from(sealed.bytes))));
     }
     let path = spool::seg_path(&shared.dir, seq);
-    if !write_with_retries(spool, &path, &buf.segment) {
-        return None; // the WAL is still there: recovery at the next start seals it again
+    let written = write_with_retries(&ctx.spool, &path, &sealed.bytes);
+    ctx.memory.recycle(sealed.bytes);
+    if !written {
+        // The WAL is still there: recovery at the next start seals it again. The chain
+        // head moved on regardless, as the next segment links to this one's hash.
+        return None;
     }
-    *shared.chain.lock().expect("chain lock") = sealed.hash;
-    spool.add(buf.segment.len() as u64);
-    spool.discard(&wal);
-    Some((sealed.info, sealed.stats))
-}
-
-/// Reads a whole file into `buf`, reusing its allocation.
-pub(crate) fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
-    buf.clear();
-    std::fs::File::open(path)?.read_to_end(buf)?;
-    Ok(())
+    ctx.spool.add(len);
+    ctx.spool.discard(&wal);
+    Some((sealed.note, SegData::Spooled))
 }
 
 /// A full disk may free up (the uploader deletes segments as they land): retry a few

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,16 +14,25 @@ use uuid::Uuid;
 use super::sealer::SealJob;
 use super::spool;
 use super::uploader::Upload;
+use super::wal::WalWriter;
 use super::{Inner, SpoolPolicy};
-use crate::codec;
+use crate::columns::Columns;
 use crate::error::{Error, Result};
 use crate::frame::{Event, Frame, FrameData, Micros};
 use crate::manifest::{Manifest, RecordingState, SessionMeta};
+use super::spool::SegmentNote;
 use crate::tap::TapSender;
 
 /// Unflushed bytes that trigger a spool write on the hot path: large enough that a busy
-/// session makes few syscalls, small enough to bound what sits in memory.
+/// session makes few syscalls, small enough that a spilled segment (see [`Core`]) keeps
+/// little in memory.
 const FLUSH_BYTES: usize = 64 << 10;
+
+/// Room for a segment sealed at `seal_bytes`: it passes the size by up to one frame, and
+/// the output column's buffer also takes the other columns when sealed.
+pub(crate) fn segment_capacity(seal_bytes: usize) -> usize {
+    seal_bytes + seal_bytes / 4 + FLUSH_BYTES
+}
 
 /// How a session ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,13 +52,26 @@ pub(crate) struct SessionShared {
     pub manifest: Mutex<Manifest>,
     /// SHA-256 of the last sealed segment; only the session's sealer thread touches it.
     pub chain: Mutex<[u8; 32]>,
+    /// Set while the store refuses this session's uploads: the sealer then writes sealed
+    /// segments to the spool (compressed) instead of queueing them in memory.
+    pub stalled: AtomicBool,
+    /// The spool's segment log, open for appending (see [`spool::append_segment`]).
+    log: Mutex<Option<File>>,
     /// Holds the spool directory's lock for the session's lifetime.
     _lock: File,
 }
 
 impl SessionShared {
     pub(crate) fn new(id: Uuid, dir: PathBuf, manifest: Manifest, chain: [u8; 32], lock: File) -> Self {
-        SessionShared { id, dir, manifest: Mutex::new(manifest), chain: Mutex::new(chain), _lock: lock }
+        SessionShared {
+            id,
+            dir,
+            manifest: Mutex::new(manifest),
+            chain: Mutex::new(chain),
+            stalled: AtomicBool::new(false),
+            log: Mutex::new(None),
+            _lock: lock,
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Manifest {
@@ -64,6 +87,14 @@ impl SessionShared {
         }
         m.clone()
     }
+
+    /// Notes a segment the store acknowledged: in the manifest, and in the spool's
+    /// segment log (one appended line, not a rewrite of the whole manifest per segment),
+    /// so that recovery knows it is in the store once its spool file is gone.
+    pub(crate) fn note_segment(&self, seg: &SegmentNote) -> Result<()> {
+        seg.apply(&mut self.manifest.lock().expect("manifest lock"));
+        spool::append_segment(&self.dir, &mut self.log.lock().expect("log lock"), seg)
+    }
 }
 
 /// Frames dropped under `best-effort` while the spool was full.
@@ -75,18 +106,23 @@ struct Loss {
     to: Micros,
 }
 
-/// The open segment of one session. Only bytes not yet in the spool file stay in memory.
+/// The open segment of one session. Its frames are built as a columnar body in memory
+/// (so sealing compresses bytes that are still hot instead of reading the spool back) and
+/// appended to the segment's spool file in chunks. The memory is accounted in the
+/// recorder's memory budget; when the budget is used up, the segment *spills*: it keeps
+/// only its unflushed bytes, and the sealer reads it back from the spool file.
 pub(crate) struct Core {
     inner: Arc<Inner>,
     shared: Arc<SessionShared>,
     seq: u64,
-    /// Encoded frames not yet appended to the WAL file.
-    pending: Vec<u8>,
-    wal: Option<File>,
-    /// Raw bytes of the open segment, in the file or pending.
+    /// The open segment's frames.
+    cols: Columns,
+    wal: WalWriter,
+    /// Raw bytes of the open segment (in memory or in the spool file).
     seg_bytes: usize,
-    frames: u32,
-    last_t: Micros,
+    /// Memory budget taken by `cols`; 0 once spilled.
+    held: u64,
+    spilled: bool,
     opened_at: Option<Instant>,
     last_flush: Instant,
     loss: Option<Loss>,
@@ -103,11 +139,11 @@ impl Core {
             inner,
             shared,
             seq: 0,
-            pending: Vec::new(),
-            wal: None,
+            cols: Columns::default(),
+            wal: WalWriter::default(),
             seg_bytes: 0,
-            frames: 0,
-            last_t: 0,
+            held: 0,
+            spilled: false,
             opened_at: None,
             last_flush: Instant::now(),
             loss: None,
@@ -165,15 +201,13 @@ impl Core {
         Ok(())
     }
 
-    /// Encodes a frame if the spool has room. `Ok(false)`: dropped under best-effort.
+    /// Adds a frame if the spool has room. `Ok(false)`: dropped under best-effort.
     fn push(&mut self, t: Micros, data: &FrameData) -> Result<bool> {
-        let before = self.pending.len();
-        let prev = if self.frames == 0 { 0 } else { self.last_t };
-        codec::encode(&mut self.pending, prev, t, data);
-        let n = self.pending.len() - before;
+        let mark = self.cols.mark();
+        let n = self.cols.push(t, data);
         if !self.reserve(n as u64) {
             let spool = &self.inner.spool;
-            self.pending.truncate(before);
+            self.cols.rollback(mark);
             if self.inner.config().policy == SpoolPolicy::BestEffort {
                 return Ok(false);
             }
@@ -187,17 +221,15 @@ impl Core {
             self.shared.update(|m| m.losses.push(format!("at {t} µs: {msg}")));
             return Err(Error::Unavailable(msg));
         }
-        if self.frames == 0 {
+        if self.opened_at.is_none() {
             self.opened_at = Some(Instant::now());
         }
-        self.last_t = t;
-        self.frames += 1;
         self.seg_bytes += n;
-        if self.pending.len() >= FLUSH_BYTES {
+        if self.wal.unflushed(&self.cols) >= FLUSH_BYTES {
             self.flush()?;
         }
         if self.seg_bytes >= self.inner.config().seal_bytes {
-            self.seal()?;
+            self.seal(true)?;
         }
         Ok(true)
     }
@@ -223,32 +255,52 @@ impl Core {
         Ok(())
     }
 
+    /// Appends the unflushed frames to the spool file, and takes memory budget for them
+    /// (or spills the segment when there is none left).
     fn flush(&mut self) -> Result<()> {
-        if !self.pending.is_empty() {
+        let new = self.wal.unflushed(&self.cols) as u64;
+        if new > 0 {
             let path = spool::wal_path(&self.shared.dir, self.seq);
-            self.inner.spool.append(&mut self.wal, &path, &self.pending)?;
-            self.pending.clear();
-            // A burst can grow the buffer well past the flush size; give that back.
-            if self.pending.capacity() > 4 * FLUSH_BYTES {
-                self.pending.shrink_to(FLUSH_BYTES);
+            let headers = self.wal.flush(&self.inner.spool, &path, &self.cols)?;
+            self.inner.spool.add(headers);
+            if !self.spilled {
+                if self.inner.memory.try_take(new) {
+                    self.held += new;
+                } else {
+                    self.inner.memory.release(std::mem::take(&mut self.held));
+                    self.spilled = true;
+                }
+            }
+            if self.spilled {
+                self.cols.drop_bytes(FLUSH_BYTES);
+                self.wal.dropped();
             }
         }
         self.last_flush = Instant::now();
         Ok(())
     }
 
-    /// Hands the open segment to the sealer and starts the next one.
-    fn seal(&mut self) -> Result<()> {
-        if self.frames == 0 {
+    /// Hands the open segment to the sealer and starts the next one. A segment sealed
+    /// for its size is a session streaming: the next one gets its room up front.
+    fn seal(&mut self, full: bool) -> Result<()> {
+        if self.cols.frames() == 0 {
             return Ok(());
         }
         self.flush()?;
-        self.wal = None;
+        self.wal.close();
+        let next = if full {
+            Columns::with_buffer(self.inner.memory.buffer(segment_capacity(self.inner.config().seal_bytes)))
+        } else {
+            Columns::default()
+        };
+        let cols = std::mem::replace(&mut self.cols, next);
+        let cols = (!self.spilled).then_some(cols);
         self.inner.pending.add();
-        self.inner.sealer.send(SealJob::Seal { shared: self.shared.clone(), seq: self.seq });
+        self.inner.sealer.send(SealJob::Seal { shared: self.shared.clone(), seq: self.seq, cols, held: self.held });
         self.seq += 1;
         self.seg_bytes = 0;
-        self.frames = 0;
+        self.held = 0;
+        self.spilled = false;
         self.opened_at = None;
         Ok(())
     }
@@ -260,8 +312,8 @@ impl Core {
         }
         let config = self.inner.config();
         let result = if self.opened_at.is_some_and(|at| now.duration_since(at) >= config.seal_age) {
-            self.seal()
-        } else if !self.pending.is_empty() && now.duration_since(self.last_flush) >= config.flush_interval {
+            self.seal(false)
+        } else if self.wal.unflushed(&self.cols) > 0 && now.duration_since(self.last_flush) >= config.flush_interval {
             self.flush()
         } else {
             Ok(())
@@ -276,11 +328,12 @@ impl Core {
         if self.closed {
             return;
         }
-        if let Err(e) = self.seal() {
+        if let Err(e) = self.seal(false) {
             tracing::error!(id = %self.shared.id, "sealing the last segment failed: {e}");
         }
         self.closed = true;
         self.inner.spool.release(std::mem::take(&mut self.credit));
+        self.inner.memory.release(std::mem::take(&mut self.held));
         let state = if self.failed.is_some() { RecordingState::Failed } else { state };
         let loss = self.loss.take();
         self.shared.update(|m| {

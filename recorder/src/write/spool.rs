@@ -5,8 +5,13 @@
 //!   when the process dies, SIGKILL included;
 //! - `manifest.json`: the session's manifest as this process knows it (metadata, segments
 //!   already uploaded, end info once the session finished);
-//! - `NNNNNNNN.wal`: the raw frames of the segment being filled, append-only;
-//! - `NNNNNNNN.seg`: sealed segments waiting for upload.
+//! - `segments.log`: one JSON line per segment the store acknowledged since the last
+//!   time `manifest.json` was saved (appended instead of rewriting the manifest, whose
+//!   segment list grows with the session, after every segment);
+//! - `NNNNNNNN.wal`: the frames of a segment (see `wal`), append-only; it stays until
+//!   the store has the segment, unless the sealed segment was spooled:
+//! - `NNNNNNNN.seg`: a sealed segment waiting for upload, written when the memory budget
+//!   or a store outage keeps it from waiting in memory.
 //!
 //! Space is accounted in one counter against the configured limit.
 
@@ -15,11 +20,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::pool::FilePool;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, SegmentInfo};
 
 /// The spool directory, its space accounting and its recycled files.
 #[derive(Debug)]
@@ -39,12 +45,9 @@ impl Spool {
         Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used), pool })
     }
 
-    /// Appends to a WAL file, opening (or creating) it on first use.
-    pub(crate) fn append(&self, wal: &mut Option<File>, path: &Path, bytes: &[u8]) -> Result<()> {
-        if wal.is_none() {
-            *wal = Some(self.pool.open_append(path).map_err(|e| Error::io(path, e))?);
-        }
-        wal.as_mut().expect("just opened").write_all(bytes).map_err(|e| Error::io(path, e))
+    /// Opens a spool file for appending (a recycled one when there is one).
+    pub(crate) fn open_append(&self, path: &Path) -> Result<File> {
+        self.pool.open_append(path).map_err(|e| Error::io(path, e))
     }
 
     /// Writes a sealed segment atomically (temp file + rename), so a crash leaves either
@@ -171,4 +174,50 @@ pub(crate) fn read_end(dir: &Path) -> Option<crate::manifest::RecordingState> {
     let bytes = fs::read(dir.join("end.json")).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     serde_json::from_value(value.get("state")?.clone()).ok()
+}
+
+/// One line of `segments.log`: a segment the store acknowledged, with its byte counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SegmentNote {
+    #[serde(flatten)]
+    pub info: SegmentInfo,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl SegmentNote {
+    /// Lists the segment in `m`. Idempotent: recovery may upload a segment again whose
+    /// first upload was not noted.
+    pub(crate) fn apply(&self, m: &mut Manifest) {
+        let info = &self.info;
+        match m.segments.iter().position(|s| s.seq == info.seq) {
+            Some(i) => m.segments[i] = info.clone(),
+            None => {
+                m.frames += info.frames;
+                m.bytes_in += self.bytes_in;
+                m.bytes_out += self.bytes_out;
+                m.duration = m.duration.max(info.last_t);
+                let at = m.segments.partition_point(|s| s.seq < info.seq);
+                m.segments.insert(at, info.clone());
+            }
+        }
+        m.chain_head = m.segments.last().map(|s| s.hash.clone());
+    }
+}
+
+/// Appends `note` to the session's segment log, opening it on first use.
+pub(crate) fn append_segment(dir: &Path, log: &mut Option<File>, note: &SegmentNote) -> Result<()> {
+    let path = dir.join("segments.log");
+    if log.is_none() {
+        *log = Some(OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?);
+    }
+    let mut line = serde_json::to_vec(note).expect("a note always serializes");
+    line.push(b'\n');
+    log.as_mut().expect("just opened").write_all(&line).map_err(|e| Error::io(&path, e))
+}
+
+/// The segment log's notes; a torn last line (a kill mid-append) is skipped.
+pub(crate) fn read_segment_log(dir: &Path) -> Vec<SegmentNote> {
+    let Ok(bytes) = fs::read(dir.join("segments.log")) else { return Vec::new() };
+    bytes.split(|&b| b == b'\n').filter_map(|line| serde_json::from_slice(line).ok()).collect()
 }

@@ -2,29 +2,45 @@
 //! exponential backoff for as long as the store is unreachable. Each session has its own
 //! queue (a task), so its segments land in order and its manifest only ever lists
 //! segments already in the store; sessions upload concurrently.
+//!
+//! The store's manifest is put at most once per [`MANIFEST_EVERY`] while segments land
+//! (and always at the end): its segment list grows with the session, and putting it
+//! after every segment of a fast session cost more than the segments themselves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::memory::Memory;
 use super::session::SessionShared;
-use super::spool::{self, Spool};
+use super::spool::{self, SegmentNote, Spool};
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::manifest::{Manifest, RecordingState, SegmentInfo};
+use crate::manifest::{Manifest, RecordingState};
 use crate::storage::Storage;
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest wait between two attempts: an outage's end is noticed within this.
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Longest a segment in the store waits to be listed in the store's manifest.
+pub(crate) const MANIFEST_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a sealed segment's bytes are.
+pub(crate) enum SegData {
+    /// In memory (taking that much of the memory budget); the spool holds its WAL file.
+    Memory(Bytes),
+    /// In the spool, as `NNNNNNNN.seg`.
+    Spooled,
+}
 
 pub(crate) enum Upload {
-    Segment { shared: Arc<SessionShared>, info: SegmentInfo, bytes_in: u64, bytes_out: u64 },
+    Segment { shared: Arc<SessionShared>, note: SegmentNote, data: SegData },
     Manifest { shared: Arc<SessionShared> },
     Finish { shared: Arc<SessionShared>, state: RecordingState, done: Option<oneshot::Sender<Manifest>> },
 }
@@ -50,7 +66,11 @@ impl Pending {
     }
 
     fn done(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+        self.done_n(1)
+    }
+
+    fn done_n(&self, n: usize) {
+        if n > 0 && self.count.fetch_sub(n, Ordering::SeqCst) == n {
             self.idle.notify_waiters();
         }
     }
@@ -77,11 +97,20 @@ pub(crate) struct Uploader {
     pending: Arc<Pending>,
 }
 
+/// What every session queue works with.
+#[derive(Clone)]
+struct Ctx {
+    storage: Storage,
+    spool: Arc<Spool>,
+    pending: Arc<Pending>,
+    memory: Arc<Memory>,
+}
+
 impl Uploader {
     /// Spawns the dispatcher on the current tokio runtime.
-    pub(crate) fn start(storage: Storage, spool: Arc<Spool>, pending: Arc<Pending>) -> Uploader {
+    pub(crate) fn start(storage: Storage, spool: Arc<Spool>, pending: Arc<Pending>, memory: Arc<Memory>) -> Uploader {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(rx, storage, spool, pending.clone()));
+        tokio::spawn(dispatch(rx, Ctx { storage, spool, pending: pending.clone(), memory }));
         Uploader { tx, pending }
     }
 
@@ -105,18 +134,18 @@ impl Uploader {
     }
 }
 
-async fn dispatch(mut rx: mpsc::UnboundedReceiver<Upload>, storage: Storage, spool: Arc<Spool>, pending: Arc<Pending>) {
+async fn dispatch(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
     let mut queues: HashMap<Uuid, mpsc::UnboundedSender<Upload>> = HashMap::new();
     while let Some(job) = rx.recv().await {
         let id = job.id();
         let last = matches!(job, Upload::Finish { .. });
         let queue = queues.entry(id).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(session_queue(rx, storage.clone(), spool.clone(), pending.clone()));
+            tokio::spawn(session_queue(rx, ctx.clone()));
             tx
         });
         if queue.send(job).is_err() {
-            pending.done();
+            ctx.pending.done();
         }
         if last {
             queues.remove(&id);
@@ -124,19 +153,68 @@ async fn dispatch(mut rx: mpsc::UnboundedReceiver<Upload>, storage: Storage, spo
     }
 }
 
-async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, storage: Storage, spool: Arc<Spool>, pending: Arc<Pending>) {
-    while let Some(job) = rx.recv().await {
-        match job {
-            Upload::Segment { shared, info, bytes_in, bytes_out } => {
-                upload_segment(&storage, &spool, &shared, info, bytes_in, bytes_out).await
+/// What a session queue does next.
+enum Next {
+    Job(Upload),
+    /// Time to list the segments uploaded since the last manifest.
+    ListingDue,
+    Closed,
+}
+
+/// One session's uploads, in order. Segments uploaded but not yet listed in the store's
+/// manifest stay counted as pending, so [`Pending::wait_idle`] means "all in the store".
+async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
+    let mut unlisted = 0usize;
+    let mut session: Option<Arc<SessionShared>> = None;
+    // When segments were last listed: the first one is listed at once (a live session
+    // becomes readable as soon as it can), later ones at most once per MANIFEST_EVERY.
+    let mut last_listing: Option<Instant> = None;
+    loop {
+        let next = if let Some(at) = last_listing.filter(|_| unlisted > 0) {
+            tokio::select! {
+                job = rx.recv() => job.map_or(Next::Closed, Next::Job),
+                () = tokio::time::sleep_until(at + MANIFEST_EVERY) => Next::ListingDue,
             }
-            Upload::Manifest { shared } => {
-                let manifest = shared.snapshot();
-                retry(&format!("manifest of {}", shared.id), || storage.put_manifest(&manifest)).await;
+        } else {
+            rx.recv().await.map_or(Next::Closed, Next::Job)
+        };
+        // Jobs done once the next manifest is in the store.
+        let (shared, done) = match next {
+            Next::Closed => {
+                if let Some(shared) = session.filter(|_| unlisted > 0) {
+                    put_manifest(&ctx, &shared.snapshot()).await;
+                    ctx.pending.done_n(unlisted);
+                }
+                return;
             }
-            Upload::Finish { shared, state, done } => {
+            Next::ListingDue => {
+                last_listing = Some(Instant::now());
+                (session.clone().expect("segments were uploaded"), None)
+            }
+            Next::Job(Upload::Segment { shared, note, data }) => {
+                upload_segment(&ctx, &shared, note, data).await;
+                unlisted += 1;
+                session = Some(shared.clone());
+                if last_listing.is_some_and(|at| at.elapsed() < MANIFEST_EVERY) {
+                    continue;
+                }
+                last_listing = Some(Instant::now());
+                (shared, None)
+            }
+            Next::Job(Upload::Manifest { shared }) => {
+                unlisted += 1;
+                (shared, None)
+            }
+            Next::Job(Upload::Finish { shared, state, done }) => {
+                unlisted += 1;
                 let manifest = shared.update(|m| m.state = state);
-                retry(&format!("manifest of {}", shared.id), || storage.put_manifest(&manifest)).await;
+                (shared, Some((manifest, done)))
+            }
+        };
+        match done {
+            None => put_manifest(&ctx, &shared.snapshot()).await,
+            Some((manifest, done)) => {
+                put_manifest(&ctx, &manifest).await;
                 if let Err(e) = std::fs::remove_dir_all(&shared.dir) {
                     tracing::warn!("cannot remove {}: {e}", shared.dir.display());
                 }
@@ -145,51 +223,50 @@ async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, storage: Storage
                 }
             }
         }
-        pending.done();
+        ctx.pending.done_n(std::mem::take(&mut unlisted));
     }
 }
 
-async fn upload_segment(
-    storage: &Storage,
-    spool: &Spool,
-    shared: &SessionShared,
-    info: SegmentInfo,
-    bytes_in: u64,
-    bytes_out: u64,
-) {
-    let file = spool::seg_path(&shared.dir, info.seq);
-    let bytes = match tokio::fs::read(&file).await {
-        Ok(b) => Bytes::from(b),
-        Err(e) => {
-            tracing::error!("sealed segment {} unreadable: {e}", file.display());
-            return;
-        }
-    };
-    let path = match layout::segment_path(shared.id, info.seq) {
-        Ok(p) => p,
-        Err(e) => return tracing::error!("{e}"),
-    };
-    retry(&format!("segment {path}"), || storage.put(&path, bytes.clone())).await;
-    let manifest = shared.update(|m| {
-        // Idempotent: recovery may re-upload a segment whose upload was not yet noted.
-        match m.segments.iter().position(|s| s.seq == info.seq) {
-            Some(i) => m.segments[i] = info.clone(),
-            None => {
-                m.frames += info.frames;
-                m.bytes_in += bytes_in;
-                m.bytes_out += bytes_out;
-                m.duration = m.duration.max(info.last_t);
-                m.segments.push(info.clone());
-            }
-        }
-        m.chain_head = m.segments.last().map(|s| s.hash.clone());
-    });
-    retry(&format!("manifest of {}", shared.id), || storage.put_manifest(&manifest)).await;
-    spool.discard(&file);
+async fn put_manifest(ctx: &Ctx, manifest: &Manifest) {
+    retry(&format!("manifest of {}", manifest.id), None, || ctx.storage.put_manifest(manifest)).await;
 }
 
-/// Runs `op` until it succeeds, backing off exponentially up to [`BACKOFF_MAX`].
-async fn retry<F, Fut>(what: &str, mut op: F)
+/// Puts one segment in the store, notes it, and drops its spool file.
+async fn upload_segment(ctx: &Ctx, shared: &SessionShared, note: SegmentNote, data: SegData) {
+    let seq = note.info.seq;
+    let (bytes, file, held) = match data {
+        SegData::Memory(bytes) => {
+            let held = bytes.len() as u64;
+            (bytes, spool::wal_path(&shared.dir, seq), held)
+        }
+        SegData::Spooled => {
+            let file = spool::seg_path(&shared.dir, seq);
+            match tokio::fs::read(&file).await {
+                Ok(b) => (Bytes::from(b), file, 0),
+                Err(e) => return tracing::error!("sealed segment {} unreadable: {e}", file.display()),
+            }
+        }
+    };
+    match layout::segment_path(shared.id, seq) {
+        Ok(path) => retry(&format!("segment {path}"), Some(&shared.stalled), || ctx.storage.put(&path, bytes.clone())).await,
+        Err(e) => {
+            ctx.memory.release(held);
+            return tracing::error!("{e}");
+        }
+    }
+    ctx.memory.release(held);
+    if let Ok(buf) = bytes.try_into_mut() {
+        ctx.memory.recycle(buf.into());
+    }
+    match shared.note_segment(&note) {
+        Ok(()) => ctx.spool.discard(&file),
+        Err(e) => tracing::error!("segment {seq} of {} is in the store but {e}: its spool file stays for recovery", shared.id),
+    }
+}
+
+/// Runs `op` until it succeeds, backing off exponentially up to [`BACKOFF_MAX`];
+/// `stalled` (if given) is set while it fails.
+async fn retry<F, Fut>(what: &str, stalled: Option<&AtomicBool>, mut op: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -200,10 +277,12 @@ where
             Ok(()) => {
                 if attempt > 1 {
                     tracing::info!("{what} uploaded after {attempt} attempts");
+                    stalled.inspect(|s| s.store(false, Ordering::Relaxed));
                 }
                 return;
             }
             Err(e) => {
+                stalled.inspect(|s| s.store(true, Ordering::Relaxed));
                 if attempt == 1 || attempt % 20 == 0 {
                     let hint = if matches!(e, Error::Unavailable(_)) { "; retrying" } else { "; retrying anyway" };
                     tracing::warn!("uploading {what} failed (attempt {attempt}): {e}{hint}");

@@ -109,9 +109,11 @@ async fn a_dead_process_spool_is_recovered_as_interrupted() {
         w.write_frame(f.clone()).unwrap();
     }
     let id = w.id();
-    // Frames reach the spool file within the flush interval (200 ms); then "kill" the
+    // Frames reach the spool file within the flush interval (200 ms), and the sealed
+    // segments the store (listed in its manifest within a second); then "kill" the
     // process: take a copy of its spool as it is, and never finish the writer.
     tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(recorder.shutdown().await, "the sealed segments are in the store");
     copy_dir(&spool.path().join(id.to_string()), &spool2.path().join(id.to_string()));
     let uploaded_before = storage.manifest(id).await.unwrap().segments.len();
     assert!(uploaded_before > 0, "some segments were already in the store");
