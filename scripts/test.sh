@@ -24,12 +24,14 @@ fi
 
 # PyPI packages (pinned): an S3-compatible server, the asciinema CLI, pyarrow/duckdb.
 venv="$cache/venv"
+# requirements.txt names them; requirements.lock pins every transitive package too.
 req=fixtures/requirements.txt
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+lock=fixtures/requirements.lock
+if [ ! -x "$venv/bin/python" ] || ! cat "$req" "$lock" | cmp -s - "$venv/.requirements"; then
   echo "== installing PyPI packages into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  cp "$req" "$venv/.requirements"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -c "$lock"
+  cat "$req" "$lock" > "$venv/.requirements"
 fi
 export PATH="$venv/bin:$PATH"
 export GATEHOUSE_TEST_PYTHON="$venv/bin/python"
