@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 mkdir -p "$cache"
 
 # Debian packages: real OpenSSH on both sides, rsync, the shells the corpus uses.
-apt_pkgs=(openssh-server openssh-client rsync zsh vim less procps)
+apt_pkgs=(openssh-server openssh-client rsync zsh vim less procps xauth)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,6 +55,9 @@ pub(crate) enum UserMsg {
     X11(X11Req),
     /// `auth-agent-req@openssh.com` (the bridge decides and relays).
     Agent,
+    /// Words for the user's stderr about a connection-wide request that was refused
+    /// (a `-R` forward), which has no channel of its own to say it on.
+    Note(String),
     /// `shell` / `exec` / `subsystem` (answered by the bridge once the target answered).
     Start(Start),
     /// Channel data (keystrokes, uploads, SFTP requests).

@@ -195,7 +195,7 @@ async fn up(
                 let _ = ctx.handle.channel_failure(ctx.id).await;
             }
             // Answered by the handler; too late to pass on once the session runs.
-            UserMsg::Pty(_) | UserMsg::Env(..) | UserMsg::X11(_) | UserMsg::Agent => {}
+            UserMsg::Pty(_) | UserMsg::Env(..) | UserMsg::X11(_) | UserMsg::Agent | UserMsg::Note(_) => {}
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Requests {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) x11: Option<X11Req>,
     pub(crate) agent: bool,
+    /// Refusals of connection-wide requests, to show on this channel's stderr.
+    pub(crate) notes: Vec<String>,
 }
 
 /// Waits for `shell`/`exec`/`subsystem`, gathering the requests before it (the handler
@@ -34,6 +36,7 @@ pub(crate) async fn collect(link: &Link) -> Option<(Start, Requests)> {
             UserMsg::Env(name, value) => req.env.push((name, value)),
             UserMsg::X11(x) => req.x11 = Some(x),
             UserMsg::Agent => req.agent = true,
+            UserMsg::Note(n) => req.notes.push(n),
             UserMsg::Resize { cols, rows, pix_w, pix_h } => {
                 if let Some(p) = req.pty.as_mut() {
                     (p.cols, p.rows, p.pix_w, p.pix_h) = (cols, rows, pix_w, pix_h);
@@ -93,7 +96,7 @@ pub(crate) async fn forwarding(ctx: &Ctx, route: &Route, req: &Requests, out: &U
         ctx.proxy.gate().audit_forward(&who.login.user, who.peer, Some(target), what, false, &detail);
         format!("gatehouse: {what} refused by gatehouse policy for {target}\r\n")
     };
-    let mut said = String::new();
+    let mut said: String = req.notes.iter().map(|n| format!("{n}\r\n")).collect();
     if req.agent {
         if route.allow.agent {
             f.agent = true;

@@ -20,6 +20,8 @@ use crate::{Proxy, UserIdentity};
 
 /// At most this many channels per connection (OpenSSH's default `MaxSessions` is 10).
 const MAX_CHANNELS: usize = 10;
+/// At most this many refused `-R` requests are told on the next session channel.
+const MAX_NOTES: usize = 8;
 
 /// One user connection.
 pub(crate) struct Conn {
@@ -37,6 +39,9 @@ pub(crate) struct Conn {
     route: Option<Result<Route, String>>,
     /// The `-R` link to the target, opened on the first allowed `-R`.
     remote: Option<RemoteForwards>,
+    /// Refused `-R` requests not yet told to the user: a global request's failure carries
+    /// no words, so the next session channel shows them on its stderr.
+    notes: Vec<String>,
 }
 
 impl Conn {
@@ -53,6 +58,7 @@ impl Conn {
             channels: HashMap::new(),
             route: None,
             remote: None,
+            notes: Vec::new(),
         }
     }
 
@@ -93,6 +99,15 @@ impl Conn {
             (None, _) => format!("{what} needs a target: log in as user@target"),
             (Some(_), Some(Err(why))) => why.clone(),
             (Some(t), _) => format!("{what} through {t} is refused by gatehouse policy"),
+        }
+    }
+
+    /// Records a refused `-R` and keeps words about it for the user.
+    fn refuse_remote(&mut self, detail: &str) {
+        self.refuse_forward("port forwarding", detail);
+        // A few lines say it; a client asking for hundreds is not owed hundreds.
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(format!("gatehouse: refused: {detail}"));
         }
     }
 
@@ -249,6 +264,9 @@ impl russh::server::Handler for Conn {
         let (_read, write) = channel.split();
         let link = Arc::new(Link::new(self.proxy.config()));
         self.channels.insert(id, link.clone());
+        for note in std::mem::take(&mut self.notes) {
+            link.up.force_push(UserMsg::Note(note));
+        }
         let ctx = bridge::Ctx { proxy: self.proxy.clone(), who: self.identity(), id, handle: session.handle() };
         tokio::spawn(bridge::run(ctx, link, write));
         reply.accept().await;
@@ -288,14 +306,14 @@ impl russh::server::Handler for Conn {
         let what = format!("remote forwarding (-R) of {address}:{port}");
         let Some(route) = self.route().await.filter(|r| r.allow.port_forward) else {
             let detail = self.forward_refusal("port forwarding");
-            self.refuse_forward("port forwarding", &format!("{what}: {detail}"));
+            self.refuse_remote(&format!("{what}: {detail}"));
             return Ok(false);
         };
         if self.remote.is_none() {
             match RemoteForwards::open(&self.proxy, self.identity(), route.clone(), session.handle()).await {
                 Ok(r) => self.remote = Some(r),
                 Err(e) => {
-                    self.refuse_forward("port forwarding", &format!("{what}: {e}"));
+                    self.refuse_remote(&format!("{what}: {e}"));
                     return Ok(false);
                 }
             }
@@ -311,7 +329,7 @@ impl russh::server::Handler for Conn {
                 Ok(true)
             }
             Err(e) => {
-                self.refuse_forward("port forwarding", &format!("{what}: {e}"));
+                self.refuse_remote(&format!("{what}: {e}"));
                 Ok(false)
             }
         }

@@ -2,6 +2,7 @@
 //! on the other, the proxy in-process between, and the recordings read back from the store.
 
 mod failures;
+mod forwarding;
 mod harness;
 mod live;
 mod refusals;
