@@ -32,6 +32,9 @@ pub(super) struct Terminator {
     pub(super) start: Option<LineStart>,
     /// Text was typed but nothing was echoed.
     pub(super) no_echo: bool,
+    /// The line's keys came in the same frame as its Enter (a paste, a fast typist): its
+    /// echo could not show yet, so `no_echo` is decided at the next input frame.
+    pub(super) echo_pending: bool,
     /// Typed while a line editor was reading: it is the editor's to end.
     pub(super) to_editor: bool,
 }
@@ -50,11 +53,15 @@ impl Extractor {
         if self.editor.on {
             self.editor.inputs += 1;
         }
+        self.decide_echo();
         // After the first line end in a frame, the next line's start is not on screen yet.
         let mut position_known = true;
         for &b in bytes {
             let key = self.keys.step(b, bracketed);
             if self.line.is_none() {
+                if self.editor.on && position_known {
+                    self.drop_unshown_terms();
+                }
                 self.line = Some(self.line_start(position_known));
             }
             let line = self.line.as_mut().expect("just set");
@@ -62,16 +69,17 @@ impl Extractor {
                 Key::Text => line.text_keys += 1,
                 Key::Enter | Key::Interrupt => {
                     let start = self.line.take().expect("just set");
-                    let no_echo = !self.editor.on
+                    let unmoved = !self.editor.on
                         && start.text_keys > 0
-                        && start.frame != self.frames
                         && start.pos.is_some_and(|p| p == self.cursor_abs());
+                    let same_frame = start.frame == self.frames;
                     self.terms.push_back(Terminator {
                         key,
                         t: self.now,
                         frame: self.frames,
                         start: Some(start),
-                        no_echo,
+                        no_echo: unmoved && !same_frame,
+                        echo_pending: unmoved && same_frame,
                         to_editor: self.editor.on,
                     });
                     position_known = false;
@@ -100,7 +108,18 @@ impl Extractor {
                 let top = text::wrapped_start(screen, row - 1);
                 logical = screen.contents_between(top, 0, row - 1, screen.size().1.get());
             }
-            logical.push_str(&left);
+            match self.editor.on_pos {
+                // bash's editor switches bracketed paste on right before drawing its prompt:
+                // text left of that on the row was printed before (a program's own prompt
+                // that read a hidden line, with no newline after it) and is not the shell's.
+                Some((on_row, on_col))
+                    if self.editor.on && !self.editor.keypad && on_row == start.pos.expect("set").0 && on_col < col =>
+                {
+                    logical.clear();
+                    logical.push_str(text::split_at_col(&left, on_col).1);
+                }
+                _ => logical.push_str(&left),
+            }
             start.sig = Some(PromptSig { text: left, col, logical });
             let rest = rest.trim();
             start.rprompt = (!rest.is_empty()).then(|| rest.to_string());
@@ -109,6 +128,26 @@ impl Extractor {
             }
         }
         start
+    }
+
+    /// Lines that came with their Enter in one frame and are still waiting for their
+    /// newline: if the cursor has not moved from where they began by the next input frame,
+    /// the terminal did not echo them.
+    fn decide_echo(&mut self) {
+        let cursor = self.cursor_abs();
+        for t in self.terms.iter_mut().filter(|t| t.echo_pending) {
+            t.echo_pending = false;
+            t.no_echo = t.start.as_ref().and_then(|s| s.pos) == Some(cursor);
+        }
+    }
+
+    /// A key was typed at a line editor's prompt: line ends typed before the editor came
+    /// up that it has not shown were consumed by the program that ran before it (a hidden
+    /// line read with echo off, whose Enter printed nothing). An editor replays type-ahead
+    /// as soon as it starts, so anything still waiting now will never show on screen.
+    fn drop_unshown_terms(&mut self) {
+        let since = self.editor.since;
+        self.terms.retain(|t| t.to_editor || t.t >= since);
     }
 
     /// The Enter or Ctrl-C that ended the line the editor just accepted.

@@ -22,7 +22,15 @@
 //! * **Line end, no editor.** A program reading in the terminal's cooked mode (a REPL
 //!   without readline, a `read` prompt) gets its Enter echoed as a newline: the first
 //!   newline after a typed Enter ends that line. If the cursor did not move while text was
-//!   typed, the terminal was not echoing: the line is a secret and is dropped.
+//!   typed, the terminal was not echoing: the line is a secret and is dropped (for keys
+//!   that came with their Enter in one frame, this is decided at the next input frame).
+//! * **Hidden lines with no newline.** A program that reads with echo off (`read -s`,
+//!   `stty -echo`, a password prompt) may consume the line without printing a newline.
+//!   Its Enter then waits for a newline that never comes: a newline of a line typed (and
+//!   echoed) after it is not its own, and once a key is typed at a line editor's prompt,
+//!   line ends typed before that editor came up and not shown by it are dropped (an
+//!   editor replays type-ahead as soon as it starts). The prompt then shares its row with
+//!   the program's own prompt; text left of where bash's editor started is not the shell's.
 //! * **Shell or program.** A line belongs to the shell when its prompt is similar to a
 //!   known shell prompt (the first prompt of the session is the shell's; directory or
 //!   status changes inside the prompt keep it similar) or continues an unfinished shell

@@ -159,11 +159,26 @@ impl Extractor {
         if self.editor.on {
             let snap = self.snapshot(self.hint(), None, 0, true);
             self.editor.at_newline = Some((snap, 0));
-        } else if self.terms.front().is_some_and(|t| !t.to_editor) {
+        } else {
+            self.skip_hidden_terms();
             // (An Enter typed while an editor was reading stays for the editor: it is the
             // next line of a paste, not the end of this command's output line.)
+            if self.terms.front().is_none_or(|t| t.to_editor) {
+                return;
+            }
             let term = self.terms.pop_front().expect("checked");
             self.cooked_line(term);
+        }
+    }
+
+    /// Before a cooked-mode newline is matched to a line end: a hidden line (typed with
+    /// echo off) whose Enter printed nothing does not own it when a line typed after it
+    /// was echoed — the newline is that line's.
+    fn skip_hidden_terms(&mut self) {
+        while self.terms.front().is_some_and(|t| t.no_echo)
+            && self.terms.iter().skip(1).any(|t| !t.to_editor && !t.no_echo)
+        {
+            self.terms.pop_front();
         }
     }
 

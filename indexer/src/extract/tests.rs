@@ -34,6 +34,10 @@ fn typed(text: &'static str) -> Vec<F> {
 }
 
 fn run(frames: Vec<F>) -> Vec<(String, CommandKind)> {
+    records(frames).into_iter().map(|r| (r.command, r.kind)).collect()
+}
+
+fn records(frames: Vec<F>) -> Vec<crate::CommandRecord> {
     let mut x = Extractor::new(80, 24);
     let mut got = Vec::new();
     for (n, f) in frames.into_iter().enumerate() {
@@ -46,7 +50,7 @@ fn run(frames: Vec<F>) -> Vec<(String, CommandKind)> {
         got.extend(x.push(&frame));
     }
     got.extend(x.finish());
-    got.into_iter().map(|r| (r.command, r.kind)).collect()
+    got
 }
 
 fn case(parts: Vec<Vec<F>>) -> Vec<(String, CommandKind)> {
@@ -209,6 +213,64 @@ fn table() {
         ),
     ];
     for (name, got, want) in cases {
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// A program turns echo off and reads a line; nothing prints a newline after it, so the
+/// shell's prompt comes back on the row the hidden line was typed on, and the next line is
+/// typed there (or typed ahead while a later command runs). The hidden line's Enter must
+/// not be taken for the next line's end, and its text must appear nowhere.
+#[test]
+fn hidden_lines_consumed_by_a_program() {
+    const SECRET: &str = "hunter2";
+    // Typed key by key, never echoed.
+    let hidden = || (0..SECRET.len()).map(|i| I(&SECRET[i..i + 1])).collect::<Vec<F>>();
+    let cases: Vec<(&str, Vec<F>, Vec<(String, CommandKind)>)> = vec![
+        (
+            "read -s, then the next line at the prompt on the same row",
+            [vec![O(PROMPT)], typed("read -s x"), vec![I("\r"), O(ACCEPT)], hidden(), vec![I("\r"), O(PROMPT)]]
+                .into_iter()
+                .chain([typed("ls"), vec![I("\r"), O(ACCEPT), O("file\r\n"), O(PROMPT)]])
+                .flatten()
+                .collect(),
+            want(&[("read -s x", Shell), ("ls", Shell)]),
+        ),
+        (
+            "a program's own prompt left of the shell's ($ is too short to be alike)",
+            [vec![O(PROMPT)], typed("read -s -p 'Password: ' p"), vec![I("\r"), O(ACCEPT), O("Password: ")], hidden()]
+                .into_iter()
+                .chain([vec![I("\r"), O(PROMPT)], typed("id"), vec![I("\r"), O(ACCEPT), O("uid=0\r\n"), O(PROMPT)]])
+                .flatten()
+                .collect(),
+            want(&[("read -s -p 'Password: ' p", Shell), ("id", Shell)]),
+        ),
+        (
+            "pasted hidden line, then a line typed ahead (echoed) while a command runs",
+            [vec![O(PROMPT)], typed("read -s y; sleep 1"), vec![I("\r"), O(ACCEPT), I("hunter2\r")], typed("echo a")]
+                .into_iter()
+                .chain([vec![I("\r"), O("\r\n"), O("\x1b[?2004h$ echo a\r\n\x1b[?2004l\ra\r\n"), O(PROMPT)]])
+                .flatten()
+                .collect(),
+            want(&[("read -s y; sleep 1", Shell), ("echo a", Shell)]),
+        ),
+        (
+            "a hidden line followed by a newline the program prints (getpass) still works",
+            [vec![O(PROMPT)], typed("python3 pw.py"), vec![I("\r"), O(ACCEPT), O("Password: ")], hidden()]
+                .into_iter()
+                .chain([vec![I("\r"), O("\r\n"), O(PROMPT)], typed("echo b"), vec![I("\r"), O(ACCEPT), O(PROMPT)]])
+                .flatten()
+                .collect(),
+            want(&[("python3 pw.py", Shell), ("echo b", Shell)]),
+        ),
+    ];
+    for (name, frames, want) in cases {
+        let got = records(frames);
+        for r in &got {
+            let text = format!("{} {:?} {:?}", r.command, r.output_excerpt, r.cwd);
+            assert!(!text.contains(SECRET), "{name}: secret in {r:?}");
+        }
+        let got: Vec<_> = got.into_iter().map(|r| (r.command, r.kind)).collect();
         assert_eq!(got, want, "{name}");
     }
 }
