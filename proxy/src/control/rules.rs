@@ -283,7 +283,8 @@ mod tests {
         let web = target("web-01", &[("env", "prod"), ("role", "web")]);
         let db = target("db-01", &[("env", "staging")]);
         // (rule, user, groups, target, account, expected)
-        let rows: &[(RuleSpec, &str, &Vec<String>, &TargetInfo, &str, bool)] = &[
+        type Row<'a> = (RuleSpec, &'a str, &'a Vec<String>, &'a TargetInfo, &'a str, bool);
+        let rows: &[Row] = &[
             (spec(&["alice"], &["web-01"], &["root"]), "alice", &none, &web, "root", true),
             (spec(&["alice"], &["web-01"], &["root"]), "bob", &none, &web, "root", false),
             (spec(&["alice"], &["web-01"], &["root"]), "alice", &none, &db, "root", false),

@@ -35,11 +35,8 @@ pub(super) fn serve(ch: Channel<Msg>, home: PathBuf, session: SessionHandle, id:
         let up = async move {
             while let Some(msg) = from_user.wait().await {
                 match msg {
-                    ChannelMsg::Data { data } => {
-                        if wr.write_all(&data).await.is_err() {
-                            break;
-                        }
-                    }
+                    ChannelMsg::Data { data } if wr.write_all(&data).await.is_err() => break,
+                    ChannelMsg::Data { .. } => {}
                     ChannelMsg::Eof | ChannelMsg::Close => break,
                     _ => {}
                 }

@@ -6,5 +6,6 @@ mod forwarding;
 mod harness;
 mod live;
 mod refusals;
+mod requests;
 mod sessions;
 mod stress;
