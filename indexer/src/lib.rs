@@ -5,7 +5,9 @@
 //!
 //! - [`Extractor`]: command extraction; owns the session's one `vt100::Parser`.
 //! - [`SessionIndexer`]: the per-session pipeline around it — commands, screen text seen
-//!   ([`ScreenLine`]), recorded events, [`Keyframe`]s. Pure, no I/O.
+//!   ([`ScreenLine`]), recorded events, [`Keyframe`]s. Pure, no I/O. What it replays
+//!   depends on the session's [`Stream`]: binary protocols (SFTP, scp, rsync, tunnels)
+//!   are not screens; their file-transfer events are indexed instead.
 //! - [`index`]: the search index under `<data_dir>/index` (schema and tokenizers there);
 //!   searching it is the query crate's job.
 //! - [`tables`]: the Parquet tables `sessions`, `commands`, `events` (schemas there).
@@ -42,6 +44,7 @@ mod live;
 mod pipeline;
 mod reindex;
 mod screen_text;
+mod stream;
 pub mod tables;
 mod vtstate;
 
@@ -56,3 +59,4 @@ pub use live::{COMMIT_INTERVAL, EventSink, LiveIndexer, POLL_INTERVAL};
 pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};
 pub use reindex::{Progress, ReindexReport, reindex};
 pub use screen_text::{MAX_LINE, SAMPLE_INTERVAL, SAMPLE_MIN_BYTES, ScreenLine};
+pub use stream::Stream;

@@ -220,7 +220,7 @@ async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Stora
         target: meta.target.clone(),
         source_addr: meta.source_addr.clone(),
     });
-    let mut pipeline = SessionIndexer::new(meta.cols.unwrap_or(0), meta.rows.unwrap_or(0)).without_keyframes();
+    let mut pipeline = SessionIndexer::for_meta(&meta);
     let mut line_seq = 0;
     let mut shown: Option<gatehouse_recorder::Micros> = None; // Enter time of the provisional command
     while let Some(frame) = rx.recv().await {

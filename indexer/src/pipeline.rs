@@ -9,12 +9,13 @@
 //! 512 KiB of output, a keyframe.
 
 use bytes::Bytes;
-use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros};
+use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros, SessionMeta};
 
 use crate::command::CommandRecord;
 use crate::extract::Extractor;
 use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size, known_size};
 use crate::screen_text::{ScreenLine, ScreenText};
+use crate::stream::{Stream, looks_binary};
 use crate::vtstate::VtTail;
 
 /// A structured event found in a recording (`FrameData::Event`, or a marker as kind
@@ -102,6 +103,10 @@ pub struct SessionIndexer {
     stats: PipelineStats,
     /// Keyframes are taken (off for live indexing: the final pass takes them).
     keyframing: bool,
+    /// What the data frames carry.
+    stream: Stream,
+    /// A text stream turned out binary: its output is no longer replayed.
+    binary_seen: bool,
 }
 
 impl SessionIndexer {
@@ -119,7 +124,15 @@ impl SessionIndexer {
             pending: Batch::default(),
             stats: PipelineStats::default(),
             keyframing: true,
+            stream: Stream::Terminal,
+            binary_seen: false,
         }
+    }
+
+    /// The same pipeline for another kind of stream (see [`Stream`]).
+    pub fn with_stream(mut self, stream: Stream) -> SessionIndexer {
+        self.stream = stream;
+        self
     }
 
     /// The same pipeline without keyframes (live indexing, where the pass over the stored
@@ -129,10 +142,19 @@ impl SessionIndexer {
         self
     }
 
-    /// A pipeline for a recorded session (its initial terminal size).
+    /// A pipeline for a recorded session: its initial terminal size, and its stream
+    /// kind from the manifest's channel (see [`Stream::of`]).
     pub fn for_manifest(manifest: &Manifest) -> SessionIndexer {
         let (cols, rows) = initial_size(manifest);
-        SessionIndexer::new(cols, rows)
+        SessionIndexer::new(cols, rows).with_stream(Stream::of(&manifest.meta))
+    }
+
+    /// A pipeline for a live session, from the metadata it started with (no keyframes:
+    /// the final pass over the stored recording takes them).
+    pub fn for_meta(meta: &SessionMeta) -> SessionIndexer {
+        SessionIndexer::new(meta.cols.unwrap_or(0), meta.rows.unwrap_or(0))
+            .without_keyframes()
+            .with_stream(Stream::of(meta))
     }
 
     /// The emulated screen after the frames pushed so far.
@@ -144,6 +166,9 @@ impl SessionIndexer {
     pub fn push(&mut self, frame: &Frame) {
         let t = frame.t;
         match &frame.data {
+            FrameData::Output(bytes) if !self.replays_output(bytes) => self.stats.output_bytes += bytes.len() as u64,
+            // Without a terminal, input is data piped to the command, not typed lines.
+            FrameData::Input(_) | FrameData::Resize { .. } if self.stream != Stream::Terminal => {}
             FrameData::Output(bytes) => self.output(t, frame, bytes),
             FrameData::Resize { cols, rows } if *cols == 0 || *rows == 0 => {
                 let (cols, rows) = known_size(*cols, *rows);
@@ -217,6 +242,20 @@ impl SessionIndexer {
         self.stats.commands += rest.commands.len() as u64;
         batch.append(rest);
         SessionOutput { batch, keyframes: self.keyframes.finish(), stats: self.stats }
+    }
+
+    /// Whether an output chunk goes through the emulator: always for a terminal, never
+    /// for a binary protocol, and for a command without a terminal until its output
+    /// turns out not to be text.
+    fn replays_output(&mut self, bytes: &[u8]) -> bool {
+        match self.stream {
+            Stream::Terminal => true,
+            Stream::Binary => false,
+            Stream::Text => {
+                self.binary_seen = self.binary_seen || looks_binary(bytes);
+                !self.binary_seen
+            }
+        }
     }
 
     fn output(&mut self, t: Micros, frame: &Frame, bytes: &Bytes) {

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use gatehouse_indexer::index::{Fields, SCREEN_KIND, SearchIndex, query_trigrams};
+use gatehouse_indexer::index::{FILE_KIND, Fields, SCREEN_KIND, SearchIndex, query_trigrams};
 use serde::Serialize;
 use tantivy::collector::Count;
 use tantivy::query::{
@@ -47,11 +47,12 @@ pub struct Filters {
     pub since: Option<OffsetDateTime>,
     /// Before this time.
     pub until: Option<OffsetDateTime>,
-    /// Only this kind: `shell`, `program-input`, `screen`, or `command` (both command kinds).
+    /// Only this kind: `shell`, `program-input`, `screen`, `file` (file transfers), or
+    /// `command` (both command kinds).
     pub kind: Option<String>,
 }
 
-/// One hit: a command or a screen line, and where it is.
+/// One hit: a command, a screen line or a file transfer, and where it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     /// The session.
@@ -61,9 +62,9 @@ pub struct Hit {
     pub time: OffsetDateTime,
     /// The same moment in µs since the session started: where a player seeks.
     pub offset_us: u64,
-    /// `shell`, `program-input` or `screen`.
+    /// `shell`, `program-input`, `screen` or `file`.
     pub kind: String,
-    /// The command line or the screen line.
+    /// The command line, the screen line, or the file transfer in words.
     pub text: String,
     /// Order within the session (commands: their sequence number).
     pub seq: u64,
@@ -174,7 +175,8 @@ impl Searcher {
     }
 
     fn words(&self, text: &str) -> Vec<String> {
-        let mut analyzer = self.index.index().tokenizer_for_field(self.index.fields().text).expect("text has a tokenizer");
+        let mut analyzer =
+            self.index.index().tokenizer_for_field(self.index.fields().text).expect("text has a tokenizer");
         let mut stream = analyzer.token_stream(text);
         let mut out = Vec::new();
         while let Some(t) = stream.next() {
@@ -198,11 +200,19 @@ impl Searcher {
         }
         match filters.kind.as_deref() {
             None => {}
-            Some("command") => must.push((Occur::MustNot, exact(f.kind, SCREEN_KIND))),
-            Some(k @ ("shell" | "program-input" | "screen")) => must.push((Occur::Must, exact(f.kind, k))),
+            Some("command") => {
+                let either = BooleanQuery::new(vec![
+                    (Occur::Should, exact(f.kind, "shell")),
+                    (Occur::Should, exact(f.kind, "program-input")),
+                ]);
+                must.push((Occur::Must, Box::new(either)));
+            }
+            Some(k @ ("shell" | "program-input")) => must.push((Occur::Must, exact(f.kind, k))),
+            Some(SCREEN_KIND) => must.push((Occur::Must, exact(f.kind, SCREEN_KIND))),
+            Some(FILE_KIND) => must.push((Occur::Must, exact(f.kind, FILE_KIND))),
             Some(other) => {
                 return Err(Error::Invalid(format!(
-                    "unknown kind {other:?}: use command, shell, program-input or screen"
+                    "unknown kind {other:?}: use command, shell, program-input, screen or file"
                 )));
             }
         }
@@ -278,10 +288,7 @@ fn substring(f: &Fields, text: &str) -> Result<Box<dyn Query>> {
             let pattern = format!("{}.*", regex_escape(&folded));
             Ok(Box::new(RegexQuery::from_pattern(&pattern, f.grams)?))
         }
-        1 => Ok(Box::new(TermQuery::new(
-            Term::from_field_text(f.grams, &grams[0].1),
-            IndexRecordOption::Basic,
-        ))),
+        1 => Ok(Box::new(TermQuery::new(Term::from_field_text(f.grams, &grams[0].1), IndexRecordOption::Basic))),
         _ => Ok(Box::new(PhraseQuery::new_with_offset(
             grams.into_iter().map(|(at, g)| (at, Term::from_field_text(f.grams, &g))).collect(),
         ))),

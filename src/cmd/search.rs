@@ -1,4 +1,4 @@
-//! `gatehouse search QUERY [filters] [--json]`: commands and screen text, newest first.
+//! `gatehouse search QUERY [filters] [--json]`: commands, screen text and file transfers, newest first.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,7 +45,7 @@ pub struct Args {
     /// Before this time (same forms as --since).
     #[arg(long, value_parser = parse_time)]
     pub until: Option<OffsetDateTime>,
-    /// Only this kind: command, shell, program-input or screen.
+    /// Only this kind: command, shell, program-input, screen or file (file transfers).
     #[arg(long)]
     pub kind: Option<String>,
     /// At most this many hits.

@@ -6,3 +6,4 @@ mod live_search;
 mod control;
 mod recording;
 mod search;
+mod transfers;

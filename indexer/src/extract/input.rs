@@ -69,9 +69,8 @@ impl Extractor {
                 Key::Text => line.text_keys += 1,
                 Key::Enter | Key::Interrupt => {
                     let start = self.line.take().expect("just set");
-                    let unmoved = !self.editor.on
-                        && start.text_keys > 0
-                        && start.pos.is_some_and(|p| p == self.cursor_abs());
+                    let unmoved =
+                        !self.editor.on && start.text_keys > 0 && start.pos.is_some_and(|p| p == self.cursor_abs());
                     let same_frame = start.frame == self.frames;
                     self.terms.push_back(Terminator {
                         key,

@@ -267,7 +267,9 @@ impl Extractor {
 
     /// Reads a line whose end was waiting for the editor's next move (see `check_editor`).
     pub(super) fn resolve_deferred(&mut self) {
-        let Some(d) = self.deferred.take() else { return };
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
         let (row, _) = self.cursor_abs();
         let below = d.below.min(u16::try_from(row.saturating_sub(d.anchor + 1)).unwrap_or(u16::MAX));
         let snap = self.snapshot(self.hint(), Some(d.anchor), below, true);

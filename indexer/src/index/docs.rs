@@ -6,6 +6,7 @@ use tantivy::{DateTime, IndexWriter, TantivyDocument, Term};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::events::{FILE_KIND, transfer_text};
 use super::{Fields, SCREEN_KIND};
 use crate::command::CommandKind;
 use crate::error::Result;
@@ -69,8 +70,8 @@ impl IndexSink {
         IndexSink { writer, fields, uncommitted: 0 }
     }
 
-    /// Adds a batch of one session's findings. `line_seq` numbers its screen lines
-    /// (continue it across batches of a session). Commands replace the session's
+    /// Adds a batch of one session's findings. `line_seq` numbers its screen lines and
+    /// file-transfer events (continue it across batches of a session). Commands replace the session's
     /// provisional command, if any.
     pub fn add(&mut self, ctx: &SessionContext, batch: &Batch, line_seq: &mut u64) -> Result<()> {
         if !batch.commands.is_empty() {
@@ -82,6 +83,13 @@ impl IndexSink {
         for line in &batch.lines {
             self.writer.add_document(self.line_doc(ctx, line, *line_seq))?;
             *line_seq += 1;
+        }
+        for event in &batch.events {
+            if let Some(text) = transfer_text(&event.event) {
+                self.writer.add_document(self.base_doc(ctx, FILE_KIND, &text, event.t, *line_seq))?;
+                *line_seq += 1;
+                self.uncommitted += 1;
+            }
         }
         self.uncommitted += (batch.commands.len() + batch.lines.len()) as u64;
         Ok(())

@@ -1,16 +1,17 @@
 //! The full-text search index (tantivy), under `<data_dir>/index`.
 //!
-//! One document per command and one per distinct screen line. Fields (the schema is
+//! One document per command, one per distinct screen line, and one per file transfer the
+//! proxy recorded (see [`transfer_text`]). Fields (the schema is
 //! checked on open; a mismatch asks for `gatehouse reindex`):
 //!
 //! | field | type | what |
 //! |---|---|---|
-//! | `kind` | raw string, stored, fast | `shell`, `program-input` (commands) or `screen` (a screen line) |
-//! | `text` | words, positions, stored | the command line, or the screen line |
+//! | `kind` | raw string, stored, fast | `shell`, `program-input` (commands), `screen` (a screen line) or `file` (a file transfer) |
+//! | `text` | words, positions, stored | the command line, the screen line, or the transfer in words |
 //! | `grams` | trigrams, positions | `text` again, for substring queries |
 //! | `output` | words, positions, stored | a command's output excerpt |
 //! | `session` | raw string, stored, fast | session id |
-//! | `seq` | u64, stored | the command's order in its session (screen lines: their order) |
+//! | `seq` | u64, stored | the command's order in its session (screen lines and file transfers: their order) |
 //! | `user`, `account`, `target`, `source_addr` | raw string, stored | the session's 5W fields |
 //! | `time` | date (µs), indexed, stored, fast | wall-clock time of the command (Enter) or of the line's first sighting |
 //! | `offset` | u64, stored, fast | the same moment in µs since session start: where a player seeks |
@@ -23,9 +24,11 @@
 //! without echo, and screen text is output, which never contains it.
 
 mod docs;
+mod events;
 mod tokenizer;
 
 pub use docs::{IndexSink, SessionContext};
+pub use events::{FILE_KIND, human_bytes, transfer_text};
 pub(crate) use docs::kind_name;
 pub use tokenizer::{MAX_GRAM_CHARS, PAD, TRIGRAMS, TrigramTokenizer, WORDS, fold, query_trigrams};
 
