@@ -43,6 +43,7 @@ mod keyframe;
 mod live;
 mod pipeline;
 mod reindex;
+mod scp;
 mod screen_text;
 mod stream;
 pub mod tables;

@@ -14,6 +14,7 @@ use gatehouse_recorder::{Event, Frame, FrameData, Manifest, Micros, SessionMeta}
 use crate::command::CommandRecord;
 use crate::extract::Extractor;
 use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size, known_size};
+use crate::scp::{Direction, ScpDecoder};
 use crate::screen_text::{ScreenLine, ScreenText};
 use crate::stream::{Stream, looks_binary};
 use crate::vtstate::VtTail;
@@ -107,6 +108,8 @@ pub struct SessionIndexer {
     stream: Stream,
     /// A text stream turned out binary: its output is no longer replayed.
     binary_seen: bool,
+    /// A legacy scp transfer's file decoder.
+    scp: Option<ScpDecoder>,
 }
 
 impl SessionIndexer {
@@ -126,12 +129,21 @@ impl SessionIndexer {
             keyframing: true,
             stream: Stream::Terminal,
             binary_seen: false,
+            scp: None,
         }
     }
 
     /// The same pipeline for another kind of stream (see [`Stream`]).
     pub fn with_stream(mut self, stream: Stream) -> SessionIndexer {
         self.stream = stream;
+        self
+    }
+
+    /// Decodes the files of a legacy scp transfer from its frames, if `meta` is one.
+    fn with_scp(mut self, meta: &SessionMeta) -> SessionIndexer {
+        if meta.channel.as_deref() == Some("exec") && self.stream == Stream::Binary {
+            self.scp = meta.command.as_deref().and_then(ScpDecoder::for_command);
+        }
         self
     }
 
@@ -146,7 +158,7 @@ impl SessionIndexer {
     /// kind from the manifest's channel (see [`Stream::of`]).
     pub fn for_manifest(manifest: &Manifest) -> SessionIndexer {
         let (cols, rows) = initial_size(manifest);
-        SessionIndexer::new(cols, rows).with_stream(Stream::of(&manifest.meta))
+        SessionIndexer::new(cols, rows).with_stream(Stream::of(&manifest.meta)).with_scp(&manifest.meta)
     }
 
     /// A pipeline for a live session, from the metadata it started with (no keyframes:
@@ -155,6 +167,7 @@ impl SessionIndexer {
         SessionIndexer::new(meta.cols.unwrap_or(0), meta.rows.unwrap_or(0))
             .without_keyframes()
             .with_stream(Stream::of(meta))
+            .with_scp(meta)
     }
 
     /// The emulated screen after the frames pushed so far.
@@ -165,6 +178,15 @@ impl SessionIndexer {
     /// Feeds one frame (frames in time order).
     pub fn push(&mut self, frame: &Frame) {
         let t = frame.t;
+        if let Some(scp) = &mut self.scp {
+            let carrying = match (&frame.data, scp.direction()) {
+                (FrameData::Input(b), Direction::Upload) | (FrameData::Output(b), Direction::Download) => Some(b),
+                _ => None,
+            };
+            for (kind, data) in carrying.map(|b| scp.feed(b)).unwrap_or_default() {
+                self.pending.events.push(RecordedEvent { t, event: Event { kind: kind.into(), data } });
+            }
+        }
         match &frame.data {
             FrameData::Output(bytes) if !self.replays_output(bytes) => self.stats.output_bytes += bytes.len() as u64,
             // Without a terminal, input is data piped to the command, not typed lines.

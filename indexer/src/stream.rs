@@ -82,7 +82,9 @@ mod tests {
 
     #[test]
     fn stream_kind_from_the_manifest() {
-        let cases: &[(Option<&str>, Option<&str>, Option<&str>, Stream)] = &[
+        // (channel, command, terminal type, stream)
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Stream);
+        let cases: &[Case] = &[
             (None, None, None, Stream::Terminal),
             (Some("shell"), None, Some("xterm"), Stream::Terminal),
             (Some("exec"), Some("top"), Some("xterm"), Stream::Terminal),

@@ -188,6 +188,14 @@ fn file_transfers_are_searchable_hits_and_binary_streams_leave_no_screen_text() 
     let scp_session = exec[0]["session"].as_str().unwrap().to_string();
     let screen = search(&data, &["--session", &scp_session, "--kind", "screen", "-s", ""]);
     assert!(screen.is_empty(), "screen text from an scp session: {screen:?}");
+    // Its file is a hit too, decoded from the scp protocol in the recording.
+    let files: Vec<String> = search(&data, &["--session", &scp_session, "--kind", "file", "-s", ""])
+        .iter()
+        .map(|h| h["text"].as_str().unwrap().to_string())
+        .collect();
+    let legacy = remote.join("legacy.txt");
+    // (The destination may be a directory: the stream does not say, so the name is given.)
+    assert_eq!(files, [format!("wrote report-q3.txt to {} ({}) via scp", legacy.display(), human(size))]);
 
     // A command without a terminal: text output is searchable, binary output is not.
     let mut text = client("ssh", "-p", &port, &askpass);

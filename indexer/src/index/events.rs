@@ -32,9 +32,12 @@ pub fn transfer_text(event: &Event) -> Option<String> {
     let path = s("path").unwrap_or("?");
     let size = d.get("bytes").and_then(Value::as_u64).map(|n| format!(" ({})", human_bytes(n))).unwrap_or_default();
     let failed = if d.get("ok").and_then(Value::as_bool) == Some(false) { " (failed)" } else { "" };
+    // (A file whose name the path may not end with: scp into a destination that may be a
+    // directory.)
+    let name = s("name");
     let what = match event.kind.as_str() {
-        "file.read" => format!("read {path}{size}"),
-        "file.write" => format!("wrote {path}{size}"),
+        "file.read" => name.map_or_else(|| format!("read {path}{size}"), |n| format!("read {n} from {path}{size}")),
+        "file.write" => name.map_or_else(|| format!("wrote {path}{size}"), |n| format!("wrote {n} to {path}{size}")),
         "file.open" if failed.is_empty() => return None,
         "file.open" => format!("open {path} for {}", s("mode").unwrap_or("read")),
         "file.remove" => format!("removed {path}"),
@@ -75,6 +78,10 @@ mod tests {
             ),
             (ev("file.write", json!({"path": "/tmp/up.bin", "bytes": 10})), Some("wrote /tmp/up.bin (10 B) via sftp")),
             (ev("file.write", json!({"path": "/srv/a", "bytes": 3, "via": "scp"})), Some("wrote /srv/a (3 B) via scp")),
+            (
+                ev("file.write", json!({"path": "/tmp", "name": "x.bin", "bytes": 3, "via": "scp"})),
+                Some("wrote x.bin to /tmp (3 B) via scp"),
+            ),
             (ev("file.open", json!({"path": "/etc/shadow", "mode": "read", "ok": true})), None),
             (
                 ev("file.open", json!({"path": "/etc/shadow", "mode": "read", "ok": false, "status": 3})),
