@@ -88,6 +88,10 @@ pub(crate) async fn run(
     let mut user_left = false;
     let (up_end, (exit, signal, user_closed)) = tokio::select! {
         u = &mut up => {
+            // `up` has closed the target's channel. russh forgets a channel as soon as it
+            // sends CHANNEL_CLOSE, so the target's answering close is never reported: this
+            // one stands for it, behind whatever the target said before.
+            link.down.force_push(TargetMsg::Close);
             user_left = matches!(u, UpEnd::Closed) && !target_done.load(Ordering::Relaxed);
             // A terminated session, or one whose user left, is not waited for: nobody
             // reads what the target still has to say (a shell on a PTY would keep its
@@ -97,9 +101,13 @@ pub(crate) async fn run(
             (Some(u), d)
         }
         d = &mut down => {
-            // The target closed and we closed the user's channel: the user answers with
-            // its own close (or the connection drops); don't wait forever for it.
-            let u = tokio::time::timeout(LINGER, &mut up).await.ok();
+            if d.2 {
+                // We closed the user's channel: the user's answering close is never
+                // reported (see above), so `up` gets one after what the user sent before.
+                // The target ended the session: that close is not the user leaving.
+                link.up.force_push(UserMsg::Close);
+            }
+            let u = tokio::time::timeout(LINGER, &mut up).await.ok().filter(|u| !matches!(u, UpEnd::Closed));
             (u, d)
         }
     };
