@@ -246,4 +246,12 @@ async fn menu_keeps_keystrokes_in_the_same_packet_as_the_choice() {
     let input = text(&bytes_of(&frames, false));
     assert!(input.starts_with("echo typed-$((6*7))\r"), "what followed the choice is the session's first input: {input:?}");
     assert!(text(&bytes_of(&frames, true)).contains("typed-42"));
+
+    // Typed right after the choice, while gatehouse is still reaching the target: held.
+    let mut term = w.ssh_pty("alice", 80, 24);
+    term.expect("Choose a number", T);
+    term.send(b"web-01\r");
+    term.send(b"echo ahead-$((7*6))\rexit 5\r");
+    term.expect("ahead-42", T);
+    assert_eq!(term.wait(T), Some(5), "{}", term.seen());
 }
