@@ -139,6 +139,33 @@ async fn channel_close_mid_command_ends_the_session_and_the_remote_process() {
     let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
 }
 
+/// Regression: russh (on gatehouse's side) forgets a channel once it has sent its close
+/// and never reports the peer's answering close; a client that answers only then (russh
+/// does; OpenSSH usually closes first) kept the session live, and its recording open,
+/// for the 5 s gatehouse waits for a silent client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_the_close_late_does_not_keep_the_session_live() {
+    let w = world().await;
+    let h = russh_login(&w, &format!("alice:{}@web-01", w.sshd.account())).await;
+    let mut ch = h.channel_open_session().await.unwrap();
+    ch.exec(true, "echo done; exit 3").await.unwrap();
+    let (mut out, mut status) = (Vec::new(), None);
+    while let Some(msg) = tokio::time::timeout(T, ch.wait()).await.expect("the session ends") {
+        match msg {
+            ChannelMsg::Data { data } => out.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+    }
+    let closed = Instant::now();
+    assert_eq!((text(&out).as_str(), status), ("done\n", Some(3)));
+    let m = w.recorded_within(Duration::from_secs(4), |m| m.meta.channel.as_deref() == Some("exec")).await;
+    assert_eq!(m.end_reason.as_deref(), Some("exit"), "the target ended it, not the user");
+    assert!(closed.elapsed() < Duration::from_secs(4));
+    assert!(w.proxy.registry().list().is_empty(), "no longer live");
+    let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+}
+
 /// What became of `exec sleep` after a `signal` request.
 #[derive(Debug)]
 struct Signalled {
