@@ -23,7 +23,8 @@
 //!
 //! Time is the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`: the machine is
 //! shared, wall time is not), best of N alternating runs. Figure: throughput ratio =
-//! anchor time / pipeline time (target ≥ 0.8). Usage: `indexer_throughput [MiB] [runs]`.
+//! anchor time / pipeline time (target ≥ 0.8). Usage: `indexer_throughput [MiB] [runs] [anchor|extractor|pipeline]`
+//! (the third argument runs only that loop, for profiling).
 
 use std::time::Duration;
 
@@ -127,11 +128,56 @@ fn corpus_figures(casts: &[(u16, u16, Vec<Frame>)], runs: usize) {
     );
 }
 
+/// Prints hashes of everything the pipeline found in one session: commands, screen lines,
+/// events, keyframes.
+fn digest(name: &str, cols: u16, rows: u16, frames: &[Frame]) {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut p = SessionIndexer::new(cols, rows);
+    for f in frames {
+        p.push(f);
+    }
+    let out = p.finish();
+    let hash = |f: &dyn Fn(&mut std::hash::DefaultHasher)| {
+        let mut h = std::hash::DefaultHasher::new();
+        f(&mut h);
+        h.finish()
+    };
+    let commands = hash(&|h| out.batch.commands.iter().for_each(|c| format!("{c:?}").hash(h)));
+    let lines = hash(&|h| out.batch.lines.iter().for_each(|l| (l.t, &l.text).hash(h)));
+    let events = hash(&|h| out.batch.events.iter().for_each(|e| format!("{e:?}").hash(h)));
+    let keyframes = hash(&|h| out.keyframes.iter().for_each(|k| format!("{k:?}").hash(h)));
+    println!(
+        "{name}: {:?}; commands {commands:016x} lines {lines:016x} events {events:016x} keyframes {keyframes:016x}",
+        out.stats
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mb: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    // A third argument (`anchor`, `pipeline`, `extractor`) runs only that loop, for `perf`;
+    // `digest` prints what the pipeline found, hashed, to compare two builds.
+    let only = args.next();
     let w = realistic_session(42, mb << 20);
+    if only.as_deref() == Some("digest") {
+        digest("workload", w.cols, w.rows, &w.frames);
+        for (i, (cols, rows, frames)) in corpus().iter().enumerate() {
+            digest(&format!("cast {i}"), *cols, *rows, frames);
+        }
+        return;
+    }
+    if let Some(only) = only {
+        for _ in 0..runs {
+            let d = match only.as_str() {
+                "anchor" => anchor(&w.frames, w.cols, w.rows),
+                "extractor" => extractor(&w.frames, w.cols, w.rows),
+                _ => pipeline(&w.frames, w.cols, w.rows, true).0,
+            };
+            println!("{only}: {:.1} ms CPU", d.as_secs_f64() * 1e3);
+        }
+        return;
+    }
     let bytes = w.output_bytes() as f64;
     println!(
         "workload: {} frames, {:.1} MiB of output, {} typed commands, {:.0} s of session time",

@@ -18,6 +18,8 @@ const ACCEPT_SLACK: usize = 4;
 /// reading, without its final byte.
 const MODE_SEQ: &[u8] = b"\x1b[?2004";
 const MODE_SEQ_LEN: usize = MODE_SEQ.len();
+static MODE_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MODE_SEQ));
 
 /// Continues a mode switch whose first `matched` bytes ended the previous chunk: (bytes of
 /// the switch matched so far, and the end of the switch in `bytes` when complete).
@@ -102,15 +104,22 @@ impl Extractor {
             return;
         }
         let mut scan = from;
-        while let Some(off) = memchr::memchr2(b'\n', 0x1b, &bytes[scan..]) {
+        loop {
+            // Newlines matter only while a line end is awaited, and only a mode switch can
+            // change that: otherwise (a command's output) jump from switch to switch.
+            let awaiting = self.editor.on || !self.terms.is_empty() || self.deferred.is_some();
+            let found = if awaiting {
+                memchr::memchr2(b'\n', 0x1b, &bytes[scan..])
+            } else {
+                MODE_FINDER.find(&bytes[scan..])
+            };
+            let Some(off) = found else { break };
             let at = scan + off;
             if bytes[at] == b'\n' {
                 scan = at + 1;
-                if self.editor.on || !self.terms.is_empty() || self.deferred.is_some() {
-                    self.feed(&bytes[from..at], 0);
-                    from = at;
-                    self.at_newline();
-                }
+                self.feed(&bytes[from..at], 0);
+                from = at;
+                self.at_newline();
             } else if bytes[at..].starts_with(MODE_SEQ) && at + MODE_SEQ_LEN < bytes.len() {
                 let end = at + MODE_SEQ_LEN + 1;
                 self.feed(&bytes[from..end], MODE_SEQ_LEN + 1);

@@ -13,31 +13,27 @@
 //!   fragments; the reads give whole rows.
 //!
 //! Lines are trimmed; empty lines are dropped; duplicates (redraws, repeated prompts) are
-//! dropped by a 64-bit hash of the last 64–128 Ki distinct lines. Secrets: only output is read, and input typed without echo
+//! dropped by a 64-bit hash of the last 64–128 Ki distinct lines ([`seen`]). Secrets: only output is read, and input typed without echo
 //! never reaches the output.
 
 mod printed;
+mod seen;
 
 pub use printed::MAX_LINE;
 
 use std::hash::BuildHasher as _;
 
 use gatehouse_recorder::Micros;
-use rustc_hash::{FxBuildHasher, FxHashSet};
+use rustc_hash::FxBuildHasher;
 
 use printed::Printed;
+use seen::Seen;
 
 /// While a full-screen program runs, read the screen at least this often (session time;
 /// a read costs about as much as emulating a screenful)...
 pub const SAMPLE_INTERVAL: Micros = 30_000_000;
 /// ...if at least this much output came since the last read.
 pub const SAMPLE_MIN_BYTES: usize = 4096;
-
-/// Lines are remembered in two generations of this many: a line is dropped as a duplicate
-/// if it is among the last 64–128 Ki distinct lines. Redraws repeat lines within moments, so
-/// this catches them, bounds memory, and keeps the set small enough to stay in cache; a
-/// line that comes back after that many others is indexed again (a duplicate hit, no loss).
-const GENERATION: usize = 1 << 16;
 
 /// One distinct line of screen text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +49,8 @@ pub struct ScreenLine {
 pub(crate) struct ScreenText {
     printed: Printed,
     seen: Seen,
+    /// The lines of the chunk at hand, checked against `seen` together (see [`Seen`]).
+    lines: Lines,
     last_read: Micros,
     /// Output bytes since the last screen read.
     bytes: usize,
@@ -62,8 +60,9 @@ impl ScreenText {
     /// Takes the printed lines of output bytes that arrived at `t`.
     pub(crate) fn output(&mut self, t: Micros, bytes: &[u8], out: &mut Vec<ScreenLine>) {
         self.bytes += bytes.len();
-        let Self { printed, seen, .. } = self;
-        printed.feed(bytes, &mut |line| keep_bytes(seen, t, line, out));
+        let Self { printed, lines, .. } = self;
+        printed.feed(bytes, &mut |line| lines.add(line));
+        self.lines.keep_new(&mut self.seen, t, out);
     }
 
     /// Whether a screen read is due at `t` (only while a full-screen program runs).
@@ -76,56 +75,66 @@ impl ScreenText {
         self.last_read = t;
         self.bytes = 0;
         for line in screen.contents().split('\n') {
-            keep(&mut self.seen, t, line, out);
+            self.lines.add(line.as_bytes());
         }
+        self.lines.keep_new(&mut self.seen, t, out);
     }
 
     /// The end of the session: the line in progress, and a last look at the screen.
     pub(crate) fn finish(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
-        let Self { printed, seen, .. } = self;
-        printed.flush(&mut |line| keep_bytes(seen, t, line, out));
+        let Self { printed, lines, .. } = self;
+        printed.flush(&mut |line| lines.add(line));
         self.read(screen, t, out);
     }
 }
 
-/// Hashes of the lines seen lately (see [`GENERATION`]). The sets grow on demand (most
-/// sessions are small); after the first generation they keep their capacity.
+/// Lines waiting to be checked against the lines seen: trimmed, non-empty, hashed.
 #[derive(Debug, Default)]
-struct Seen {
-    current: FxHashSet<u64>,
-    previous: FxHashSet<u64>,
+struct Lines {
+    /// Their text, one after the other (raw bytes, UTF-8 as the program sent it).
+    text: Vec<u8>,
+    /// Per line: its hash and where its text ends.
+    ends: Vec<(u64, usize)>,
+    /// The slots read ahead (kept so that the reads happen).
+    touched: u64,
 }
 
-impl Seen {
-    /// Whether `hash` is new (and remembers it).
-    fn insert(&mut self, hash: u64) -> bool {
-        if self.previous.contains(&hash) || !self.current.insert(hash) {
-            return false;
+impl Lines {
+    fn add(&mut self, line: &[u8]) {
+        let line = line.trim_ascii();
+        if !line.is_empty() {
+            self.text.extend_from_slice(line);
+            self.ends.push((FxBuildHasher.hash_one(line), self.text.len()));
         }
-        if self.current.len() >= GENERATION {
-            self.previous.clear();
-            std::mem::swap(&mut self.previous, &mut self.current);
+    }
+
+    /// Appends the lines not seen before to `out`, in order; empties the batch.
+    fn keep_new(&mut self, seen: &mut Seen, t: Micros, out: &mut Vec<ScreenLine>) {
+        // Start every line's memory access first: they overlap instead of queueing.
+        if self.ends.len() > 1 {
+            self.touched = self.ends.iter().fold(self.touched, |acc, &(hash, _)| acc ^ seen.touch(hash));
         }
-        true
-    }
-}
-
-/// Keeps `line` (trimmed) if it is not empty and was not seen before.
-fn keep(seen: &mut Seen, t: Micros, line: &str, out: &mut Vec<ScreenLine>) {
-    keep_bytes(seen, t, line.as_bytes(), out);
-}
-
-/// [`keep`] for raw printed bytes: duplicates are dropped before any UTF-8 work.
-fn keep_bytes(seen: &mut Seen, t: Micros, line: &[u8], out: &mut Vec<ScreenLine>) {
-    let text = line.trim_ascii();
-    if text.is_empty() {
-        return;
-    }
-    if seen.insert(FxBuildHasher.hash_one(text)) {
-        let text = String::from_utf8_lossy(text);
-        let text = text.trim();
-        if !text.is_empty() {
-            out.push(ScreenLine { t, text: text.to_string() });
+        let mut start = 0;
+        for &(hash, end) in &self.ends {
+            let line = &self.text[start..end];
+            start = end;
+            if !seen.insert(hash) {
+                continue;
+            }
+            // Duplicates are dropped before any UTF-8 work; valid UTF-8 is the rule.
+            let text = match std::str::from_utf8(line) {
+                Ok(text) => text.trim().to_string(),
+                Err(_) => String::from_utf8_lossy(line).trim().to_string(),
+            };
+            if !text.is_empty() {
+                out.push(ScreenLine { t, text });
+            }
+        }
+        self.text.clear();
+        self.ends.clear();
+        // One huge chunk should not pin its size for the rest of the session.
+        if self.text.capacity() > 1 << 20 {
+            self.text.shrink_to(64 << 10);
         }
     }
 }
