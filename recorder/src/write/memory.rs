@@ -54,6 +54,11 @@ impl Memory {
         }
     }
 
+    /// Capacity of a segment buffer.
+    pub(crate) fn buffer_size(&self) -> usize {
+        self.buffer
+    }
+
     /// Keeps `buf` for reuse (unless enough are kept, or it grew far past the usual size).
     pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
         if buf.capacity() < self.buffer / 2 || buf.capacity() > 2 * self.buffer {

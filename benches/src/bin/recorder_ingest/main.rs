@@ -27,9 +27,11 @@
 //! threads, `CLOCK_PROCESS_CPUTIME_ID`), i.e. per core. Stored bytes are the segment
 //! objects plus manifests. Runs alternate; the best of each is kept. Targets: ≥ 300 MB/s
 //! per core, stored ≤ 1/6 of raw. Usage: `recorder_ingest [MiB per workload, default 128]`
-//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone).
+//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone;
+//! `GATEHOUSE_BENCH_WORKLOAD=admin` or `mix` runs one workload).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod workload;
@@ -47,6 +49,8 @@ struct Run {
     wall: Duration,
     cpu: Duration,
     stored: u64,
+    /// CPU time of the `write_frame` calls alone (the recorder's own threads seal and upload).
+    writers: Duration,
 }
 
 impl Run {
@@ -62,10 +66,20 @@ fn cpu_time() -> Duration {
     Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
 }
 
+/// CPU nanoseconds spent in `write_frame` calls, all writer threads of the current run.
+static WRITER_NS: AtomicU64 = AtomicU64::new(0);
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).expect("thread CPU clock");
+    Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
+}
+
 fn measure(f: impl FnOnce() -> u64) -> Run {
     let (wall0, cpu0) = (Instant::now(), cpu_time());
     let stored = f();
-    Run { wall: wall0.elapsed(), cpu: cpu_time() - cpu0, stored }
+    let writers = Duration::from_nanos(WRITER_NS.swap(0, Ordering::Relaxed));
+    Run { wall: wall0.elapsed(), cpu: cpu_time() - cpu0, stored, writers }
 }
 
 fn payload(frames: &[Frame]) -> impl Iterator<Item = &[u8]> {
@@ -128,9 +142,11 @@ fn recorder(rt: &tokio::runtime::Runtime, sessions: Vec<Vec<Frame>>) -> u64 {
                     let thread = std::thread::Builder::new().name(format!("writer-{i}"));
                     thread
                         .spawn_scoped(s, move || {
+                            let t0 = thread_cpu();
                             for f in frames {
                                 w.write_frame(f).unwrap();
                             }
+                            WRITER_NS.fetch_add((thread_cpu() - t0).as_nanos() as u64, Ordering::Relaxed);
                             w
                         })
                         .unwrap()
@@ -155,7 +171,15 @@ fn main() {
     let per = (mib << 20) / SESSIONS as usize;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let admin: Vec<Vec<Frame>> = (0..SESSIONS).map(|seed| workload::admin_session(seed + 1, per).frames).collect();
-    bench(&rt, "admin", admin);
+    // `GATEHOUSE_BENCH_WORKLOAD=admin` (or `mix`): one workload only, for profiling.
+    let only = std::env::var("GATEHOUSE_BENCH_WORKLOAD").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if wanted("admin") {
+        bench(&rt, "admin", admin);
+    }
+    if !wanted("mix") {
+        return;
+    }
     let mix: Vec<Vec<Frame>> = (0..SESSIONS).map(|seed| realistic_session(seed + 1, per).frames).collect();
     bench(&rt, "indexer mix", mix);
 }
@@ -169,7 +193,7 @@ fn bench(rt: &tokio::runtime::Runtime, name: &str, sessions: Vec<Vec<Frame>>) {
         raw as f64 / 1048576.0,
         raw as f64 / frames as f64
     );
-    let none = Run { wall: Duration::MAX, cpu: Duration::MAX, stored: 0 };
+    let none = Run { wall: Duration::MAX, cpu: Duration::MAX, stored: 0, writers: Duration::ZERO };
     let (mut z, mut g, mut r) = (none, none, none);
     // `GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors: for profiling the recorder.
     let anchors = std::env::var_os("GATEHOUSE_BENCH_RECORDER_ONLY").is_none();
@@ -197,6 +221,11 @@ fn bench(rt: &tokio::runtime::Runtime, name: &str, sessions: Vec<Vec<Frame>>) {
     line("anchor A: zstd-3 alone", z);
     line("anchor B: gzip-6 asciicast", g);
     line("recorder (spool+seal+store)", r);
+    println!(
+        "  of which write_frame calls (frame to columns, spool writes): {:.0} ms CPU; all: {:.0} ns per frame",
+        r.writers.as_secs_f64() * 1e3,
+        r.cpu.as_secs_f64() * 1e9 / frames as f64
+    );
     println!(
         "recorder vs zstd-3 alone: speed {:.2}x, size {:.2}x;  vs gzip-6 asciicast: speed {:.2}x, size {:.2}x",
         z.cpu.as_secs_f64() / r.cpu.as_secs_f64(),
