@@ -122,22 +122,41 @@ struct GridState {
 }
 
 impl GridState {
-    fn of(view: &vt100::Screen) -> GridState {
-        let mut state = GridState::hidden_of(view);
-        state.contents = view.contents_formatted();
-        state
-    }
-
-    /// Everything but the drawn contents (which cost the most to format).
-    fn hidden_of(view: &vt100::Screen) -> GridState {
-        GridState {
+    /// A grid's state, and what the same probes tell about the whole screen (see
+    /// [`Probed`]).
+    fn probed(view: &vt100::Screen, visible: bool, primary: bool) -> (GridState, Probed) {
+        // Copy A: origin mode (its probe sets a scroll region), then the saved cursor
+        // (DECRC restores position, attributes and origin mode whatever the region is),
+        // then, growing the copy, the rows scrolled off.
+        let mut a = probe(view, "");
+        let origin = origin_probe(&mut a);
+        a.process(b"\x1b8");
+        let saved_pos = a.screen().cursor_position();
+        let saved_attrs = a.screen().attributes_formatted();
+        let saved_origin = origin_probe(&mut a);
+        let scrolled = if primary { scrolled_probe(&mut a) } else { 0 };
+        // Copy B: the scroll region (origin mode homes the cursor to its top, a far CUP
+        // clamps to its bottom), then the last printed character (which no probe prints).
+        let mut b = probe(view, "\x1b[?6h");
+        let top = b.screen().cursor_position().0;
+        b.process(b"\x1b[9999;1H");
+        let region = (top, b.screen().cursor_position().0);
+        let last_char = if visible { last_char_probe(&mut b) } else { None };
+        let state = GridState {
             blank: view.contents().is_empty(),
             contents: String::new(),
             pos: view.cursor_position(),
-            region: region(view),
-            origin: origin_mode(view),
-            saved: saved(view),
-        }
+            region,
+            origin,
+            saved: Saved { pos: saved_pos, origin: saved_origin, attrs: saved_attrs },
+        };
+        (state, Probed { last_char, scrolled })
+    }
+
+    /// The state with its drawn contents (which cost the most to format).
+    fn with_contents(mut self, view: &vt100::Screen) -> GridState {
+        self.contents = view.contents_formatted();
+        self
     }
 
     /// Whether a hidden alternate grid holds nothing worth carrying: no text, and
@@ -149,6 +168,14 @@ impl GridState {
             && !self.origin
             && self.saved == Saved { pos: (0, 0), origin: false, attrs: "\x1b[m".into() }
     }
+}
+
+/// What probing a grid tells about the whole screen: the character REP would repeat (from
+/// the visible grid) and the rows scrolled off the top (from the primary grid).
+#[derive(Default)]
+struct Probed {
+    last_char: Option<String>,
+    scrolled: u16,
 }
 
 /// The screen with each of its grids made visible (a probe switches grids on a copy).
@@ -174,21 +201,19 @@ impl<'a> Views<'a> {
     fn snapshot(&self) -> Snapshot {
         let (rows, cols) = size(self.screen);
         let alternate = self.screen.alternate_screen();
-        let alt = if alternate {
-            Some(GridState::of(self.alt()))
-        } else {
-            Some(GridState::hidden_of(self.alt())).filter(|g| !g.untouched(rows)).map(|_| GridState::of(self.alt()))
-        };
+        let (primary, primary_probed) = GridState::probed(self.primary(), !alternate, true);
+        let (alt, alt_probed) = GridState::probed(self.alt(), alternate, false);
+        let alt = (alternate || !alt.untouched(rows)).then(|| alt.with_contents(self.alt()));
         Snapshot {
             rows,
             cols,
             alternate,
-            primary: GridState::of(self.primary()),
+            primary: primary.with_contents(self.primary()),
             alt,
             input_modes: self.screen.input_mode_formatted(),
             attrs: self.screen.attributes_formatted(),
-            last_char: last_char(self.screen),
-            scrolled: scrolled_off(self.primary()),
+            last_char: if alternate { alt_probed.last_char } else { primary_probed.last_char },
+            scrolled: primary_probed.scrolled,
         }
     }
 }
@@ -200,8 +225,9 @@ fn size(screen: &vt100::Screen) -> (u16, u16) {
 
 /// A scratch parser holding a copy of `screen`, after `bytes`.
 fn probe(screen: &vt100::Screen, bytes: &str) -> vt100::Parser {
-    let (rows, cols) = size(screen);
-    let mut parser = new_parser(rows, cols);
+    // The smallest parser: its own screen is replaced by the copy at once (allocating a
+    // full-size one first would double what each probe costs, in page faults mostly).
+    let mut parser = new_parser(1, 1);
     *parser.screen_mut() = screen.clone();
     parser.process(bytes.as_bytes());
     parser
@@ -210,21 +236,10 @@ fn probe(screen: &vt100::Screen, bytes: &str) -> vt100::Parser {
 /// Scroll region of the visible grid, 0-based inclusive rows.
 type Region = (u16, u16);
 
-fn region(screen: &vt100::Screen) -> Region {
-    // Origin mode homes the cursor to the region's top; a far CUP then clamps to its bottom.
-    let mut p = probe(screen, "\x1b[?6h");
-    let top = p.screen().cursor_position().0;
-    p.process(b"\x1b[9999;1H");
-    (top, p.screen().cursor_position().0)
-}
-
-fn origin_mode(screen: &vt100::Screen) -> bool {
-    origin_probe(probe(screen, ""))
-}
-
 /// Whether origin mode is on in `p`: with a region starting on row 1, `CSI H` goes there
-/// only in origin mode. (Undecidable on terminals under 3 rows: reported off.)
-fn origin_probe(mut p: vt100::Parser) -> bool {
+/// only in origin mode. (Undecidable on terminals under 3 rows: reported off.) Leaves
+/// that region set and the cursor moved.
+fn origin_probe(p: &mut vt100::Parser) -> bool {
     p.process(b"\x1b[2;3r\x1b[H");
     p.screen().cursor_position().0 == 1
 }
@@ -237,25 +252,23 @@ struct Saved {
     attrs: String,
 }
 
-fn saved(screen: &vt100::Screen) -> Saved {
-    let p = probe(screen, "\x1b8");
-    let pos = p.screen().cursor_position();
-    let attrs = p.screen().attributes_formatted();
-    Saved { pos, origin: origin_probe(p), attrs }
-}
-
 /// The character REP would repeat, if any.
 fn last_char(screen: &vt100::Screen) -> Option<String> {
-    let p = probe(screen, "\x1b[?6l\x1b[r\x1b[H\x1b[2K\x1b[b");
+    last_char_probe(&mut probe(screen, ""))
+}
+
+/// [`last_char`] on a scratch copy (whatever its region, origin mode and cursor).
+fn last_char_probe(p: &mut vt100::Parser) -> Option<String> {
+    p.process(b"\x1b[?6l\x1b[r\x1b[H\x1b[2K\x1b[b");
     let cell = p.screen().cell(0, 0)?;
     cell.has_contents().then(|| cell.contents().to_string())
 }
 
 /// How many rows have scrolled off the top of the primary grid (capped): a resize that
-/// grows the screen by `SCROLLED_CAP` rows moves the cursor down by exactly that many.
-fn scrolled_off(primary: &vt100::Screen) -> u16 {
-    let (rows, _) = size(primary);
-    let mut p = probe(primary, "");
+/// grows the screen by `SCROLLED_CAP` rows moves the cursor down by exactly that many,
+/// wherever it is.
+fn scrolled_probe(p: &mut vt100::Parser) -> u16 {
+    let (rows, _) = size(p.screen());
     let before = p.screen().cursor_position().0;
     // One column wide: the rows pulled back do not depend on the width, and a narrow
     // probe allocates next to nothing.
