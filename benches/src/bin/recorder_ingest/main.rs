@@ -1,17 +1,14 @@
 //! Recorder ingest: frames → spool → sealed, compressed, hash-chained segments in a store,
 //! against plain zstd-3 and gzip-6 asciicast on the same bytes, in the same run.
 //!
-//! Two deterministic workloads, each as 4 sessions (different seeds) recorded
-//! concurrently, one writer thread each, as a proxy would:
+//! Workload: `fixtures::terminal::realistic_session` (the indexer's benchmark and tests
+//! use the same generator), 4 sessions with different seeds recorded concurrently, one
+//! writer thread each, as a proxy would: an administrator at a bash prompt typing
+//! commands a key at a time (a frame per keystroke and one per echo), `ls`/`find` over one
+//! file system, `dmesg`, logs, compiler output, `systemctl status`, `top`, `vim` and
+//! `less` full-screen redraws, UTF-8/CJK prose, resizes.
 //!
-//! - **admin**: `workload::admin_session`, built like real programs write (see there):
-//!   `ls`/`find` over one file system, `dmesg`, an access log, compiler output, `top` and
-//!   `vim` full-screen redraws, UTF-8/CJK prose, keystrokes with echo, resizes.
-//! - **indexer mix**: `fixtures::terminal::realistic_session`, the indexer's workload:
-//!   keystroke-heavy, with much random content (every `top` cell random, random word
-//!   sequences), so it compresses far worse than real output; reported as a stress case.
-//!
-//! Output is cut into 1–4096-byte chunks like SSH channel data in both.
+//! Output is cut into 1–4096-byte chunks like SSH channel data.
 //!
 //! - **anchor A, zstd-3 alone**: the sessions' payload bytes (output + input), compressed
 //!   in 1 MiB blocks by `zstd::bulk` at level 3 — the compression the recorder must do
@@ -26,15 +23,12 @@
 //! Throughput is payload bytes per CPU-second of the whole process (user + system, all
 //! threads, `CLOCK_PROCESS_CPUTIME_ID`), i.e. per core. Stored bytes are the segment
 //! objects plus manifests. Runs alternate; the best of each is kept. Targets: ≥ 300 MB/s
-//! per core, stored ≤ 1/6 of raw. Usage: `recorder_ingest [MiB per workload, default 128]`
-//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone;
-//! `GATEHOUSE_BENCH_WORKLOAD=admin` or `mix` runs one workload).
+//! per core, stored ≤ 1/6 of raw. Usage: `recorder_ingest [MiB of payload, default 128]`
+//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-mod workload;
 
 use gatehouse_fixtures::terminal::realistic_session;
 use gatehouse_recorder::asciicast::{Encoder, Header, Version};
@@ -170,26 +164,12 @@ fn main() {
     let mib: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(128);
     let per = (mib << 20) / SESSIONS as usize;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let admin: Vec<Vec<Frame>> = (0..SESSIONS).map(|seed| workload::admin_session(seed + 1, per).frames).collect();
-    // `GATEHOUSE_BENCH_WORKLOAD=admin` (or `mix`): one workload only, for profiling.
-    let only = std::env::var("GATEHOUSE_BENCH_WORKLOAD").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    if wanted("admin") {
-        bench(&rt, "admin", admin);
-    }
-    if !wanted("mix") {
-        return;
-    }
-    let mix: Vec<Vec<Frame>> = (0..SESSIONS).map(|seed| realistic_session(seed + 1, per).frames).collect();
-    bench(&rt, "indexer mix", mix);
-}
-
-fn bench(rt: &tokio::runtime::Runtime, name: &str, sessions: Vec<Vec<Frame>>) {
+    let sessions: Vec<Vec<Frame>> = (0..SESSIONS).map(|seed| realistic_session(seed + 1, per).frames).collect();
     let (cols, rows) = (80, 24);
     let raw: u64 = sessions.iter().flat_map(|f| payload(f)).map(|b| b.len() as u64).sum();
     let frames: usize = sessions.iter().map(Vec::len).sum();
     println!(
-        "== workload {name}: {SESSIONS} sessions, {frames} frames, {:.1} MiB of payload (output + input), {:.0} bytes/frame",
+        "workload: {SESSIONS} sessions, {frames} frames, {:.1} MiB of payload (output + input), {:.0} bytes/frame",
         raw as f64 / 1048576.0,
         raw as f64 / frames as f64
     );
@@ -205,7 +185,7 @@ fn bench(rt: &tokio::runtime::Runtime, name: &str, sessions: Vec<Vec<Frame>>) {
         // The writers take their frames by value, as the proxy hands over its buffers;
         // the copies are made before the clock starts.
         let input = sessions.clone();
-        r = r.best(measure(|| recorder(rt, input)));
+        r = r.best(measure(|| recorder(&rt, input)));
     }
     let mbs = |d: Duration| raw as f64 / d.as_secs_f64() / 1e6;
     let line = |name: &str, run: Run| {
@@ -222,9 +202,10 @@ fn bench(rt: &tokio::runtime::Runtime, name: &str, sessions: Vec<Vec<Frame>>) {
     line("anchor B: gzip-6 asciicast", g);
     line("recorder (spool+seal+store)", r);
     println!(
-        "  of which write_frame calls (frame to columns, spool writes): {:.0} ms CPU; all: {:.0} ns per frame",
+        "  of which write_frame calls (frame to columns, spool writes): {:.0} ms CPU; in all {:.0} ns per frame, {:.1} M frames/s per core",
         r.writers.as_secs_f64() * 1e3,
-        r.cpu.as_secs_f64() * 1e9 / frames as f64
+        r.cpu.as_secs_f64() * 1e9 / frames as f64,
+        frames as f64 / r.cpu.as_secs_f64() / 1e6
     );
     println!(
         "recorder vs zstd-3 alone: speed {:.2}x, size {:.2}x;  vs gzip-6 asciicast: speed {:.2}x, size {:.2}x",
