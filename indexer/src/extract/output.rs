@@ -18,8 +18,24 @@ const ACCEPT_SLACK: usize = 4;
 /// reading, without its final byte.
 const MODE_SEQ: &[u8] = b"\x1b[?2004";
 const MODE_SEQ_LEN: usize = MODE_SEQ.len();
-static MODE_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MODE_SEQ));
+static MODE_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> = std::sync::LazyLock::new(|| {
+    memchr::memmem::FinderBuilder::new().build_forward_with_ranker(TerminalRank, MODE_SEQ)
+});
+
+/// Byte frequencies for searching terminal output: ESC, `[` and digits start and fill
+/// every colour change, so the search keys on the `?` of a private mode instead.
+struct TerminalRank;
+
+impl memchr::arch::all::packedpair::HeuristicFrequencyRank for TerminalRank {
+    fn rank(&self, byte: u8) -> u8 {
+        match byte {
+            0x1b | b'[' | b';' => 255,
+            b'0'..=b'9' => 240,
+            b'?' => 60,
+            _ => 128,
+        }
+    }
+}
 
 /// Continues a mode switch whose first `matched` bytes ended the previous chunk: (bytes of
 /// the switch matched so far, and the end of the switch in `bytes` when complete).
