@@ -105,7 +105,12 @@ fn plain_lines(raw: &[u8], keep_partial: bool) -> Vec<String> {
                 line.resize(line.len() + 8 - width % 8, b' ');
             }
             b if b < 0x20 || b == 0x7f => {}
-            b => line.push(b),
+            _ => {
+                // Printable text comes in runs: copy each in one go.
+                let end = i + crate::screen_text::printable_run(&raw[i..]);
+                line.extend_from_slice(&raw[i - 1..end]);
+                i = end;
+            }
         }
     }
     finish(lines, &line, keep_partial)

@@ -20,6 +20,7 @@ mod printed;
 mod seen;
 
 pub use printed::MAX_LINE;
+pub(crate) use printed::printable_run;
 
 use std::hash::BuildHasher as _;
 

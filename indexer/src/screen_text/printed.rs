@@ -215,7 +215,7 @@ impl Printed {
 /// Length of the leading run of bytes that are neither C0 controls nor DEL, eight bytes at
 /// a time (the scan runs over every output byte, so it must cost a small fraction of the
 /// emulation's per-byte work).
-fn printable_run(bytes: &[u8]) -> usize {
+pub(crate) fn printable_run(bytes: &[u8]) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
