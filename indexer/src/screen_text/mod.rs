@@ -171,6 +171,47 @@ mod tests {
         assert_eq!(got, [(1, "beta"), (5, "0123456789012345678901234")]);
     }
 
+    /// The printed lines of `chunks` (time, text), with every chunk cut at up to `cuts`
+    /// random points (inside escape sequences and UTF-8 characters too).
+    fn printed_lines(chunks: &[(Micros, &[u8])], cuts: u64, seed: u64) -> Vec<(Micros, String)> {
+        let mut rng = gatehouse_fixtures::terminal::Rng::new(seed);
+        let mut st = ScreenText::default();
+        let mut out = Vec::new();
+        for &(t, bytes) in chunks {
+            let mut rest = bytes;
+            for _ in 0..rng.below(cuts + 1) {
+                let (piece, after) = rest.split_at(rng.below(rest.len() as u64 + 1) as usize);
+                st.output(t, piece, &mut out);
+                rest = after;
+            }
+            st.output(t, rest, &mut out);
+        }
+        st.printed.flush(&mut |line| st.lines.add(line));
+        st.lines.keep_new(&mut st.seen, Micros::MAX, &mut out);
+        out.into_iter().map(|l| (l.t, l.text)).collect()
+    }
+
+    #[test]
+    fn how_output_is_cut_into_chunks_does_not_change_the_lines() {
+        let w = gatehouse_fixtures::terminal::realistic_session(5, 400_000);
+        let chunks: Vec<(Micros, &[u8])> = w
+            .frames
+            .iter()
+            .filter_map(|f| match &f.data {
+                gatehouse_recorder::FrameData::Output(b) => Some((f.t, &b[..])),
+                _ => None,
+            })
+            .collect();
+        let whole = printed_lines(&chunks, 0, 1);
+        assert!(whole.len() > 1000, "{} lines", whole.len());
+        for seed in 2..5 {
+            assert_eq!(printed_lines(&chunks, 3, seed), whole, "cut with seed {seed}");
+        }
+        // One byte at a time, on a part of it.
+        let bytes: Vec<(Micros, &[u8])> = chunks[..400].iter().flat_map(|&(t, b)| b.chunks(1).map(move |c| (t, c))).collect();
+        assert_eq!(printed_lines(&bytes, 0, 1), printed_lines(&chunks[..400], 0, 1));
+    }
+
     #[test]
     fn reads_are_due_only_in_full_screen_programs_with_output() {
         let mut st = ScreenText::default();
