@@ -5,7 +5,7 @@
 //! emulator's state and the new lines' text push the set out of the caches between two
 //! lookups: a lookup is a memory access, not a computation. So the set is one flat
 //! open-addressing table (a lookup touches one cache line, where two hash sets touched
-//! four), and [`Seen::touch`] lets a caller with several lines at hand start all their
+//! four), sized to the session (8 KiB at first, 2 MiB at most), and [`Seen::touch`] lets a caller with several lines at hand start all their
 //! memory accesses before the first lookup needs its answer.
 
 /// Lines are remembered in two generations of this many: a line is dropped as a duplicate
@@ -14,10 +14,12 @@
 /// indexed again (a duplicate hit, no loss).
 pub(crate) const GENERATION: usize = 1 << 16;
 
-/// Table slots: at most two generations live in it, so it is at most half full (linear
-/// probing stays short). 2 MiB.
+/// Table slots at most: at most two generations live in it, so it is at most half full
+/// (linear probing stays short). 2 MiB.
 const SLOTS: usize = 4 * GENERATION;
-const SHIFT: u32 = 64 - SLOTS.trailing_zeros();
+/// Table slots at first (most sessions are small); the table doubles whenever it would be
+/// more than half full.
+const FIRST_SLOTS: usize = 1 << 10;
 
 /// Hashes of the lines seen lately. A slot holds a line's hash with its lowest bit
 /// replaced by the parity of the generation that inserted it (0: empty slot), so the
@@ -25,12 +27,14 @@ const SHIFT: u32 = 64 - SLOTS.trailing_zeros();
 /// upper 63 bits.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    /// Allocated at the first line (most sessions are small, and many have none).
+    /// Allocated at the first line (many sessions have none); a power of two.
     slots: Vec<u64>,
     /// Parity of the current generation.
     parity: u64,
     /// Lines inserted in the current generation.
     current: usize,
+    /// Lines kept from the previous generation.
+    previous: usize,
     /// Scratch for the entries that survive a generation change.
     keep: Vec<u64>,
 }
@@ -40,18 +44,18 @@ impl Seen {
     /// when [`Seen::insert`] asks. Returns the slot's value (callers fold them into
     /// something kept, so that the read is not optimised away).
     pub(crate) fn touch(&self, hash: u64) -> u64 {
-        self.slots.get(index(hash)).copied().unwrap_or(0)
+        self.slots.get(self.index(hash)).copied().unwrap_or(0)
     }
 
     /// Whether `hash` is new (and remembers it).
     pub(crate) fn insert(&mut self, hash: u64) -> bool {
-        if self.slots.is_empty() {
-            self.slots = vec![0; SLOTS];
+        if (self.current + self.previous + 1) * 2 > self.slots.len() && self.slots.len() < SLOTS {
+            self.grow();
         }
         // Hashes 0..=3 share the key 2: 0 marks an empty slot.
         let key = (hash & !1).max(2);
-        let mask = SLOTS - 1;
-        let mut i = index(hash);
+        let mask = self.slots.len() - 1;
+        let mut i = self.index(hash);
         loop {
             let slot = self.slots[i];
             if slot == 0 {
@@ -73,25 +77,42 @@ impl Seen {
     /// Drops the previous generation; the current one becomes the previous.
     fn next_generation(&mut self) {
         let parity = self.parity;
+        self.rebuild(self.slots.len(), |s| s & 1 == parity);
+        self.parity ^= 1;
+        self.previous = self.current;
+        self.current = 0;
+    }
+
+    /// Doubles the table (or makes the first one).
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).clamp(FIRST_SLOTS, SLOTS);
+        self.rebuild(len, |_| true);
+    }
+
+    /// Re-inserts the entries that `keep` into an empty table of `len` slots.
+    fn rebuild(&mut self, len: usize, keep: impl Fn(u64) -> bool) {
         self.keep.clear();
-        self.keep.extend(self.slots.iter().copied().filter(|&s| s != 0 && s & 1 == parity));
-        self.slots.fill(0);
-        let mask = SLOTS - 1;
-        for &s in &self.keep {
-            let mut i = index(s);
+        self.keep.extend(self.slots.iter().copied().filter(|&s| s != 0 && keep(s)));
+        self.slots.clear();
+        self.slots.resize(len, 0);
+        let mask = len - 1;
+        for k in 0..self.keep.len() {
+            let s = self.keep[k];
+            let mut i = self.index(s);
             while self.slots[i] != 0 {
                 i = (i + 1) & mask;
             }
             self.slots[i] = s;
         }
-        self.parity ^= 1;
-        self.current = 0;
     }
-}
 
-/// The home slot of a hash: its top bits (`rustc-hash` moves its best bits there).
-fn index(hash: u64) -> usize {
-    (hash >> SHIFT) as usize
+    /// The home slot of a hash: its top bits (`rustc-hash` moves its best bits there).
+    fn index(&self, hash: u64) -> usize {
+        match self.slots.len() {
+            0 => 0,
+            len => (hash >> (64 - len.trailing_zeros())) as usize,
+        }
+    }
 }
 
 #[cfg(test)]
