@@ -1,7 +1,7 @@
 //! Keystroke round-trip latency (p50/p99 over 2,000 keystrokes, one byte each, echoed by
 //! `cat` on a raw remote terminal): through gatehouse against the OpenSSH jump host, both
-//! idle, then through gatehouse again with 200 other active sessions (each printing a line
-//! every 200 ms) going through it.
+//! idle and taking turns key by key (so both see the same machine), then through gatehouse
+//! again with 200 other active sessions (each printing a line every 200 ms) going through it.
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
 
@@ -19,65 +19,96 @@ fn main() {
     let keystrokes: usize = std::env::var("GATEHOUSE_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(KEYSTROKES);
     let background: usize = std::env::var("GATEHOUSE_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(BACKGROUND);
     let env = ProxyEnv::start();
-    let jump = measure(&env, Path3::Jump, keystrokes);
-    let idle = measure(&env, Path3::Gatehouse, keystrokes);
+    // The jump host and gatehouse take turns key by key, so both see the same machine:
+    // on 2 shared cores, anything else running moves latencies more than any proxy does.
+    let idle = measure(&env, &[Path3::Jump, Path3::Gatehouse], keystrokes);
+    let (jump, idle) = (&idle[0], &idle[1]);
     let others = start_background(&env, background);
-    let loaded = measure(&env, Path3::Gatehouse, keystrokes);
+    let loaded = measure(&env, &[Path3::Gatehouse], keystrokes).remove(0);
     drop(others);
 
     println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes, microseconds");
     println!("{:<34} {:>8} {:>8}", "", "p50", "p99");
-    for (name, s) in [("jump host (anchor)", &jump), ("gatehouse, idle", &idle), (&*format!("gatehouse, {background} active sessions"), &loaded)] {
+    for (name, s) in [("jump host (anchor)", jump), ("gatehouse, idle", idle), (&*format!("gatehouse, {background} active sessions"), &loaded)] {
         println!("{:<34} {:>8.0} {:>8.0}", name, quantile(s, 0.5), quantile(s, 0.99));
     }
     println!(
         "gatehouse idle / jump host: p50 {:.2}x, p99 {:.2}x (target <= 1.0x)",
-        quantile(&idle, 0.5) / quantile(&jump, 0.5),
-        quantile(&idle, 0.99) / quantile(&jump, 0.99)
+        quantile(idle, 0.5) / quantile(jump, 0.5),
+        quantile(idle, 0.99) / quantile(jump, 0.99)
     );
     println!(
         "gatehouse loaded p99 / jump host p99: {:.2}x (target <= 2.0x)",
-        quantile(&loaded, 0.99) / quantile(&jump, 0.99)
+        quantile(&loaded, 0.99) / quantile(jump, 0.99)
     );
 }
 
-/// Sorted round-trip times in microseconds.
-fn measure(env: &ProxyEnv, path: Path3, n: usize) -> Vec<f64> {
-    let mut c = env.ssh(path, &["-tt"]);
-    c.arg("stty raw -echo; echo ready; exec cat");
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut child = c.spawn().expect("ssh starts");
-    let mut input = child.stdin.take().unwrap();
-    let mut output = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(output.read_line(&mut line).unwrap() > 0, "session ended before ready");
+/// A session on a raw remote terminal echoing with `cat`, ready for keystrokes.
+struct Echo {
+    child: Child,
+    input: std::process::ChildStdin,
+    output: BufReader<std::process::ChildStdout>,
+}
+
+impl Echo {
+    fn start(env: &ProxyEnv, path: Path3) -> Echo {
+        let mut c = env.ssh(path, &["-tt"]);
+        c.arg("stty raw -echo; echo ready; exec cat");
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = c.spawn().expect("ssh starts");
+        let input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("ready") {
+            line.clear();
+            assert!(output.read_line(&mut line).unwrap() > 0, "session ended before ready");
+        }
+        Echo { child, input, output }
     }
-    let mut samples = Vec::with_capacity(n);
-    let mut b = [0u8; 1];
-    for i in 0..(n + 50) {
-        let key = b'a' + (i % 26) as u8;
+
+    /// Round trip of one keystroke, in microseconds.
+    fn key(&mut self, key: u8) -> f64 {
+        let mut b = [0u8; 1];
         let t = Instant::now();
-        input.write_all(&[key]).unwrap();
-        input.flush().unwrap();
+        self.input.write_all(&[key]).unwrap();
+        self.input.flush().unwrap();
         loop {
-            output.read_exact(&mut b).unwrap();
+            self.output.read_exact(&mut b).unwrap();
             if b[0] == key {
                 break;
             }
         }
-        // The first 50 warm up (connection, caches) and are not counted.
-        if i >= 50 {
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        // Typing speed, not a flood: a fast typist's 10 ms between keys.
-        std::thread::sleep(Duration::from_millis(2));
+        t.elapsed().as_secs_f64() * 1e6
     }
-    drop(input);
-    let _ = child.kill();
-    let _ = child.wait();
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sorted round-trip times in microseconds, one list per path; the paths take turns.
+fn measure(env: &ProxyEnv, paths: &[Path3], n: usize) -> Vec<Vec<f64>> {
+    let mut sessions: Vec<Echo> = paths.iter().map(|&p| Echo::start(env, p)).collect();
+    let mut samples = vec![Vec::with_capacity(n); paths.len()];
+    for i in 0..(n + 50) {
+        let key = b'a' + (i % 26) as u8;
+        for (s, out) in sessions.iter_mut().zip(&mut samples) {
+            let rtt = s.key(key);
+            // The first 50 warm up (connection, caches) and are not counted.
+            if i >= 50 {
+                out.push(rtt);
+            }
+            // Typing speed, not a flood: 10 ms between keys (a fast typist's burst).
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    drop(sessions);
+    for s in &mut samples {
+        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    }
     samples
 }
 
