@@ -5,7 +5,7 @@
 //!
 //! - [`Extractor`]: command extraction; owns the session's one `vt100::Parser`.
 //! - [`SessionIndexer`]: the per-session pipeline around it — commands, screen text seen
-//!   ([`ScreenLine`]), recorded events, [`Keyframe`]s. Pure, no I/O. What it replays
+//!   ([`ScreenLines`]), recorded events, [`Keyframe`]s. Pure, no I/O. What it replays
 //!   depends on the session's [`Stream`]: binary protocols (SFTP, scp, rsync, tunnels)
 //!   are not screens; their file-transfer events are indexed instead.
 //! - [`index`]: the search index under `<data_dir>/index` (schema and tokenizers there);
@@ -59,5 +59,5 @@ pub use keyframe::{
 pub use live::{COMMIT_INTERVAL, EventSink, LiveIndexer, POLL_INTERVAL};
 pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};
 pub use reindex::{Progress, ReindexReport, reindex};
-pub use screen_text::{MAX_LINE, SAMPLE_INTERVAL, SAMPLE_MIN_BYTES, ScreenLine};
+pub use screen_text::{MAX_LINE, SAMPLE_INTERVAL, SAMPLE_MIN_BYTES, ScreenLine, ScreenLines};
 pub use stream::Stream;

@@ -15,7 +15,7 @@ use crate::command::CommandRecord;
 use crate::extract::Extractor;
 use crate::keyframe::{Keyframe, KeyframeBuilder, initial_size, known_size};
 use crate::scp::{Direction, ScpDecoder};
-use crate::screen_text::{ScreenLine, ScreenText};
+use crate::screen_text::{ScreenLines, ScreenText};
 use crate::stream::{Stream, looks_binary};
 use crate::vtstate::VtTail;
 
@@ -44,7 +44,7 @@ pub struct Batch {
     /// Completed commands.
     pub commands: Vec<SessionCommand>,
     /// Screen lines seen for the first time.
-    pub lines: Vec<ScreenLine>,
+    pub lines: ScreenLines,
     /// Recorded events.
     pub events: Vec<RecordedEvent>,
 }
@@ -57,7 +57,7 @@ impl Batch {
 
     fn append(&mut self, other: Batch) {
         self.commands.extend(other.commands);
-        self.lines.extend(other.lines);
+        self.lines.append(other.lines);
         self.events.extend(other.events);
     }
 }
@@ -340,7 +340,7 @@ mod tests {
         let seqs: Vec<u32> = out.batch.commands.iter().map(|c| c.seq).collect();
         assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
         // Output the shell printed is in the screen text, once per distinct line.
-        let lines: Vec<&str> = out.batch.lines.iter().map(|l| l.text.as_str()).collect();
+        let lines: Vec<&str> = out.batch.lines.iter().map(|l| l.text).collect();
         assert!(lines.iter().any(|l| l.contains("proxy_pass http://upstream_")), "grep output seen");
         assert!(lines.iter().any(|l| l.contains("日本語のテキストを表示します")), "CJK seen");
         let distinct: std::collections::HashSet<&&str> = lines.iter().collect();

@@ -183,7 +183,7 @@ impl IndexSink {
         doc
     }
 
-    fn line_doc(&self, ctx: &SessionContext, line: &ScreenLine, seq: u64) -> TantivyDocument {
-        self.base_doc(ctx, SCREEN_KIND, &line.text, line.t, seq)
+    fn line_doc(&self, ctx: &SessionContext, line: ScreenLine<'_>, seq: u64) -> TantivyDocument {
+        self.base_doc(ctx, SCREEN_KIND, line.text, line.t, seq)
     }
 }

@@ -16,9 +16,11 @@
 //! dropped by a 64-bit hash of the last 64–128 Ki distinct lines ([`seen`]). Secrets: only output is read, and input typed without echo
 //! never reaches the output.
 
+mod found;
 mod printed;
 mod seen;
 
+pub use found::{ScreenLine, ScreenLines};
 pub use printed::MAX_LINE;
 pub(crate) use printed::printable_run;
 
@@ -36,15 +38,6 @@ pub const SAMPLE_INTERVAL: Micros = 30_000_000;
 /// ...if at least this much output came since the last read.
 pub const SAMPLE_MIN_BYTES: usize = 4096;
 
-/// One distinct line of screen text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScreenLine {
-    /// When it was first seen, µs since session start.
-    pub t: Micros,
-    /// The text, trimmed.
-    pub text: String,
-}
-
 /// Collects a session's distinct screen lines.
 #[derive(Debug, Default)]
 pub(crate) struct ScreenText {
@@ -59,7 +52,7 @@ pub(crate) struct ScreenText {
 
 impl ScreenText {
     /// Takes the printed lines of output bytes that arrived at `t`.
-    pub(crate) fn output(&mut self, t: Micros, bytes: &[u8], out: &mut Vec<ScreenLine>) {
+    pub(crate) fn output(&mut self, t: Micros, bytes: &[u8], out: &mut ScreenLines) {
         self.bytes += bytes.len();
         let Self { printed, lines, .. } = self;
         printed.feed(bytes, &mut |line| lines.add(line));
@@ -72,7 +65,7 @@ impl ScreenText {
     }
 
     /// Reads the whole screen; keeps its lines not seen before.
-    pub(crate) fn read(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
+    pub(crate) fn read(&mut self, screen: &vt100::Screen, t: Micros, out: &mut ScreenLines) {
         self.last_read = t;
         self.bytes = 0;
         for line in screen.contents().split('\n') {
@@ -82,7 +75,7 @@ impl ScreenText {
     }
 
     /// The end of the session: the line in progress, and a last look at the screen.
-    pub(crate) fn finish(&mut self, screen: &vt100::Screen, t: Micros, out: &mut Vec<ScreenLine>) {
+    pub(crate) fn finish(&mut self, screen: &vt100::Screen, t: Micros, out: &mut ScreenLines) {
         let Self { printed, lines, .. } = self;
         printed.flush(&mut |line| lines.add(line));
         self.read(screen, t, out);
@@ -110,11 +103,12 @@ impl Lines {
     }
 
     /// Appends the lines not seen before to `out`, in order; empties the batch.
-    fn keep_new(&mut self, seen: &mut Seen, t: Micros, out: &mut Vec<ScreenLine>) {
+    fn keep_new(&mut self, seen: &mut Seen, t: Micros, out: &mut ScreenLines) {
         // Start every line's memory access first: they overlap instead of queueing.
         if self.ends.len() > 1 {
             self.touched = self.ends.iter().fold(self.touched, |acc, &(hash, _)| acc ^ seen.touch(hash));
         }
+        out.reserve(self.text.len());
         let mut start = 0;
         for &(hash, end) in &self.ends {
             let line = &self.text[start..end];
@@ -122,14 +116,8 @@ impl Lines {
             if !seen.insert(hash) {
                 continue;
             }
-            // Duplicates are dropped before any UTF-8 work; valid UTF-8 is the rule.
-            let text = match std::str::from_utf8(line) {
-                Ok(text) => text.trim().to_string(),
-                Err(_) => String::from_utf8_lossy(line).trim().to_string(),
-            };
-            if !text.is_empty() {
-                out.push(ScreenLine { t, text });
-            }
+            // Duplicates are dropped before any UTF-8 work.
+            out.push_bytes(t, line);
         }
         self.text.clear();
         self.ends.clear();
@@ -153,10 +141,10 @@ mod tests {
     #[test]
     fn lines_are_kept_once_with_their_first_time() {
         let mut st = ScreenText::default();
-        let mut out = Vec::new();
+        let mut out = ScreenLines::default();
         st.output(10, b"alpha\r\nbeta\r\n", &mut out);
         st.output(20, b"alpha\r\ngamma\r\n  \r\n", &mut out);
-        let got: Vec<_> = out.iter().map(|l| (l.t, l.text.as_str())).collect();
+        let got: Vec<_> = out.iter().map(|l| (l.t, l.text)).collect();
         assert_eq!(got, [(10, "alpha"), (10, "beta"), (20, "gamma")]);
     }
 
@@ -164,10 +152,10 @@ mod tests {
     fn screen_reads_join_wrapped_rows_and_skip_seen_lines() {
         let p = screen_of(b"0123456789012345678901234\r\nbeta");
         let mut st = ScreenText::default();
-        let mut out = Vec::new();
+        let mut out = ScreenLines::default();
         st.output(1, b"beta\r\n", &mut out);
         st.read(p.screen(), 5, &mut out);
-        let got: Vec<_> = out.iter().map(|l| (l.t, l.text.as_str())).collect();
+        let got: Vec<_> = out.iter().map(|l| (l.t, l.text)).collect();
         assert_eq!(got, [(1, "beta"), (5, "0123456789012345678901234")]);
     }
 
@@ -176,7 +164,7 @@ mod tests {
     fn printed_lines(chunks: &[(Micros, &[u8])], cuts: u64, seed: u64) -> Vec<(Micros, String)> {
         let mut rng = gatehouse_fixtures::terminal::Rng::new(seed);
         let mut st = ScreenText::default();
-        let mut out = Vec::new();
+        let mut out = ScreenLines::default();
         for &(t, bytes) in chunks {
             let mut rest = bytes;
             for _ in 0..rng.below(cuts + 1) {
@@ -188,7 +176,7 @@ mod tests {
         }
         st.printed.flush(&mut |line| st.lines.add(line));
         st.lines.keep_new(&mut st.seen, Micros::MAX, &mut out);
-        out.into_iter().map(|l| (l.t, l.text)).collect()
+        out.iter().map(|l| (l.t, l.text.to_string())).collect()
     }
 
     #[test]
@@ -215,7 +203,7 @@ mod tests {
     #[test]
     fn reads_are_due_only_in_full_screen_programs_with_output() {
         let mut st = ScreenText::default();
-        let mut out = Vec::new();
+        let mut out = ScreenLines::default();
         st.output(0, &[b'x'; SAMPLE_MIN_BYTES], &mut out);
         assert!(!st.read_due(SAMPLE_INTERVAL, false));
         assert!(st.read_due(SAMPLE_INTERVAL, true));

@@ -59,7 +59,7 @@ fn build() -> Fixture {
             docs.push((c.session, kind.to_string(), cmd.record.command.clone()));
         }
         for line in &batch.lines {
-            docs.push((c.session, "screen".to_string(), line.text.clone()));
+            docs.push((c.session, "screen".to_string(), line.text.to_string()));
         }
         let mut seq = 0;
         sink.add(c, &batch, &mut seq).unwrap();
