@@ -132,7 +132,11 @@ fn start_background(env: &ProxyEnv, n: usize) -> Background {
     let (tx, rx) = std::sync::mpsc::channel();
     for i in 0..n {
         let mut c = env.ssh(Path3::Gatehouse, &["-tt"]);
-        c.arg("while :; do echo tick; sleep 0.2; done");
+        // `read -t` times out in the shell itself (nothing is typed to these sessions):
+        // an external `sleep` would fork and exec 1,000 times a second across 200
+        // sessions, load on the target host, which shares this machine's 2 cores here but
+        // is a machine of its own in real life. The proxy's load is the same either way.
+        c.arg("while :; do echo tick; read -t 0.2; done");
         c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = c.spawn().expect("background ssh");
         let out = child.stdout.take().unwrap();

@@ -75,7 +75,9 @@ async fn open_idle(env: &ProxyEnv, n: usize) -> Vec<(russh::client::Handle<AnyKe
             let ok = h.authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, None)).await.expect("auth");
             assert!(ok.success(), "auth refused");
             let ch = h.channel_open_session().await.expect("channel");
-            ch.exec(true, "sleep 3600").await.expect("exec");
+            // Idle until its channel closes: `cat` ends at EOF, so nothing outlives the
+            // bench (a `sleep` would be orphaned on the target when the session goes).
+            ch.exec(true, "exec cat >/dev/null").await.expect("exec");
             (h, ch)
         });
     }
