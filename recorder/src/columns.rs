@@ -300,10 +300,11 @@ pub(crate) fn body_of(frames: &[Frame]) -> (Vec<u8>, Stats) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Vec<Frame> {
+    /// One frame of every kind, edge cases included (also used by the spool's tests).
+    pub(crate) fn sample() -> Vec<Frame> {
         vec![
             Frame::resize(0, 80, 24),
             Frame::output(5, "héllo \x1b[1m世界"),

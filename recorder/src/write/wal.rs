@@ -200,19 +200,8 @@ fn row(rows: &[u8], mut pos: usize, t: u64) -> std::result::Result<(usize, u64, 
 mod tests {
     use super::*;
     use crate::columns::body_of;
+    use crate::columns::tests::sample;
     use crate::frame::Frame;
-
-    fn sample() -> Vec<Frame> {
-        vec![
-            Frame::resize(0, 80, 24),
-            Frame::output(5, "héllo \x1b[1m世界"),
-            Frame::input(6, b"\x03".to_vec()),
-            Frame { t: 7, data: FrameData::Marker("m".into()) },
-            Frame::output(9, "more"),
-            Frame::event(300_000_000_002, "exit", serde_json::json!({"status": 1})),
-            Frame::output(300_000_000_002, bytes::Bytes::new()),
-        ]
-    }
 
     /// Writes `frames` through a WalWriter, flushing after the frames whose index is in
     /// `flush_after`; returns the file's bytes.
