@@ -1,7 +1,14 @@
 //! Keystroke round-trip latency (p50/p99 over 2,000 keystrokes, one byte each, echoed by
-//! `cat` on a raw remote terminal): through gatehouse against the OpenSSH jump host, both
-//! idle and taking turns key by key (so both see the same machine), then through gatehouse
-//! again with 200 other active sessions (each printing a line every 200 ms) going through it.
+//! `cat` on a raw remote terminal): through gatehouse against the OpenSSH jump host, the
+//! two taking turns key by key so both see the same machine. Three rounds:
+//!
+//! 1. idle;
+//! 2. with 200 other active sessions (each printing a line every 200 ms) through
+//!    gatehouse: the loaded case;
+//! 3. the control: the same 200 sessions through the jump host instead, so gatehouse
+//!    carries none of them. What rounds 2 and 3 share is this machine's own share of the
+//!    load (the other sessions' clients, sshd processes and shells run on the same 2 cores
+//!    as the proxy); what differs is the proxy's.
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
 
@@ -21,25 +28,42 @@ fn main() {
     let env = ProxyEnv::start();
     // The jump host and gatehouse take turns key by key, so both see the same machine:
     // on 2 shared cores, anything else running moves latencies more than any proxy does.
-    let idle = measure(&env, &[Path3::Jump, Path3::Gatehouse], keystrokes);
-    let (jump, idle) = (&idle[0], &idle[1]);
-    let others = start_background(&env, background);
-    let loaded = measure(&env, &[Path3::Gatehouse], keystrokes).remove(0);
+    let paths = [Path3::Jump, Path3::Gatehouse];
+    let idle = measure(&env, &paths, keystrokes);
+    let others = start_background(&env, Path3::Gatehouse, background);
+    let loaded = measure(&env, &paths, keystrokes);
+    drop(others);
+    let others = start_background(&env, Path3::Jump, background);
+    let control = measure(&env, &paths, keystrokes);
     drop(others);
 
+    let (jump, gatehouse) = (&idle[0], &idle[1]);
     println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes, microseconds");
-    println!("{:<34} {:>8} {:>8}", "", "p50", "p99");
-    for (name, s) in [("jump host (anchor)", jump), ("gatehouse, idle", idle), (&*format!("gatehouse, {background} active sessions"), &loaded)] {
-        println!("{:<34} {:>8.0} {:>8.0}", name, quantile(s, 0.5), quantile(s, 0.99));
+    println!("{:<66} {:>8} {:>8}", "", "p50", "p99");
+    let rounds = [
+        ("idle", &idle),
+        (&*format!("{background} active sessions through gatehouse"), &loaded),
+        (&*format!("{background} active sessions through the jump host (control)"), &control),
+    ];
+    for (round, samples) in rounds {
+        for (path, s) in paths.iter().zip(samples.iter()) {
+            let name = format!("{}, {round}", path.name());
+            println!("{:<66} {:>8.0} {:>8.0}", name, quantile(s, 0.5), quantile(s, 0.99));
+        }
     }
     println!(
-        "gatehouse idle / jump host: p50 {:.2}x, p99 {:.2}x (target <= 1.0x)",
-        quantile(idle, 0.5) / quantile(jump, 0.5),
-        quantile(idle, 0.99) / quantile(jump, 0.99)
+        "gatehouse idle / jump host idle: p50 {:.2}x, p99 {:.2}x (target <= 1.0x)",
+        quantile(gatehouse, 0.5) / quantile(jump, 0.5),
+        quantile(gatehouse, 0.99) / quantile(jump, 0.99)
     );
     println!(
-        "gatehouse loaded p99 / jump host p99: {:.2}x (target <= 2.0x)",
-        quantile(&loaded, 0.99) / quantile(jump, 0.99)
+        "gatehouse loaded p99 / jump host idle p99: {:.2}x (target <= 2.0x)",
+        quantile(&loaded[1], 0.99) / quantile(jump, 0.99)
+    );
+    println!(
+        "  same load, gatehouse / jump host p99: {:.2}x; the machine alone (control, jump host p99 / idle): {:.2}x",
+        quantile(&loaded[1], 0.99) / quantile(&loaded[0], 0.99),
+        quantile(&control[0], 0.99) / quantile(jump, 0.99)
     );
 }
 
@@ -125,37 +149,28 @@ impl Drop for Background {
     }
 }
 
-/// `n` sessions through gatehouse, each printing a line every 200 ms; returns once all
-/// printed their first line.
-fn start_background(env: &ProxyEnv, n: usize) -> Background {
+/// `n` sessions by `path`, each printing a line every 200 ms into a file (which nothing
+/// here has to wake up to read); returns once all printed their first line.
+fn start_background(env: &ProxyEnv, path: Path3, n: usize) -> Background {
     let mut bg = Background(Vec::new());
-    let (tx, rx) = std::sync::mpsc::channel();
-    for i in 0..n {
-        let mut c = env.ssh(Path3::Gatehouse, &["-tt"]);
+    let outputs: Vec<std::path::PathBuf> = (0..n).map(|i| env.dir.path().join(format!("background-{i}.out"))).collect();
+    for (i, out) in outputs.iter().enumerate() {
+        let mut c = env.ssh(path, &["-tt"]);
         // `read -t` times out in the shell itself (nothing is typed to these sessions):
         // an external `sleep` would fork and exec 1,000 times a second across 200
         // sessions, load on the target host, which shares this machine's 2 cores here but
         // is a machine of its own in real life. The proxy's load is the same either way.
         c.arg("while :; do echo tick; read -t 0.2; done");
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = c.spawn().expect("background ssh");
-        let out = child.stdout.take().unwrap();
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(out);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(i);
-            // Keep draining so the session stays active.
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        bg.0.push(child);
+        c.stdin(Stdio::piped()).stdout(std::fs::File::create(out).unwrap()).stderr(Stdio::null());
+        bg.0.push(c.spawn().expect("background ssh"));
         if i % 20 == 19 {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    for _ in 0..n {
-        rx.recv_timeout(Duration::from_secs(120)).expect("background sessions start");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while outputs.iter().any(|o| std::fs::metadata(o).map(|m| m.len()).unwrap_or(0) == 0) {
+        assert!(Instant::now() < deadline, "background sessions did not start");
+        std::thread::sleep(Duration::from_millis(100));
     }
     bg
 }
