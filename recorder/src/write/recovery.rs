@@ -39,7 +39,7 @@ struct Files {
 pub(crate) fn recover(spool: &Spool, level: i32) -> Result<Vec<Recovered>> {
     let mut out = Vec::new();
     let Ok(entries) = fs::read_dir(spool.dir()) else { return Ok(out) };
-    let mut zstd = zstd::bulk::Compressor::new(level).expect("valid zstd level");
+    let mut zstd = crate::segment::compressor(level);
     for entry in entries.flatten() {
         let dir = entry.path();
         let Some(id) = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<Uuid>().ok()) else {

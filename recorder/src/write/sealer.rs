@@ -67,6 +67,7 @@ pub(crate) fn seal(
     }
     let (body, stats) = cols.finish();
     let header = segment::Header {
+        format: segment::FORMAT,
         session,
         seq,
         first_t: stats.first_t,
@@ -137,7 +138,7 @@ impl Sealer {
 }
 
 fn run(rx: mpsc::Receiver<SealJob>, level: i32, ctx: &Ctx) {
-    let mut zstd = zstd::bulk::Compressor::new(level).expect("valid zstd level");
+    let mut zstd = crate::segment::compressor(level);
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
     for job in rx {

@@ -244,7 +244,7 @@ mod tests {
         for cut in 0..bytes.len() {
             let (body, damage) = read_all(&bytes[..cut]);
             let got = {
-                let mut r = crate::columns::ColumnReader::new(body.into()).unwrap();
+                let mut r = crate::columns::ColumnReader::new(body.into(), crate::segment::FORMAT).unwrap();
                 std::iter::from_fn(|| r.next_frame()).map(Result::unwrap).collect::<Vec<_>>()
             };
             assert_eq!(got, frames[..got.len()], "cut {cut}");
@@ -278,7 +278,7 @@ mod tests {
         let mut bytes = spooled(&frames, &[2, 4]);
         // The second chunk's meta column claims a byte of its output column: the chunk
         // keeps its length, its frame headers no longer parse.
-        let second = FILE_HEADER + CHUNK_HEADER + body_of(&frames[..3]).0.len() - BODY_HEADER;
+        let second = FILE_HEADER + CHUNK_HEADER + crate::columns::tests::body_v1(&frames[..3]).len() - BODY_HEADER;
         bytes[second] += 1;
         bytes[second + 4] -= 1;
         let (body, damage) = read_all(&bytes);

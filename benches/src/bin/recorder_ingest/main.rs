@@ -15,7 +15,7 @@
 //!   anyway, with nothing else.
 //! - **anchor B, gzip-6 asciicast**: each session encoded as asciicast v2 and gzipped at
 //!   level 6 (what storing `.cast.gz` files would cost).
-//! - **recorder**: `Recorder` with its default config (1 MiB / 5 s segments, zstd level 1,
+//! - **recorder**: `Recorder` with its default config (4 MiB / 5 s segments, zstd level 1,
 //!   a spool on disk, 200 ms flushes) writing to a `memory://` store; `write_frame` for
 //!   every frame (frames handed over by value, as the proxy does), then `finish` and
 //!   `shutdown`: everything sealed, hash-chained and uploaded.
