@@ -115,7 +115,17 @@ impl Searcher {
         let query = self.build(request)?;
         let searcher = self.reader.searcher();
         let found = crate::newest::newest(&searcher, &query, request.limit.max(1), &self.blocks)?;
-        found.into_iter().map(|(_, addr)| Ok(self.hit(&searcher.doc(addr)?))).collect()
+        let mut hits = found.into_iter().map(|(_, addr)| Ok(self.hit(&searcher.doc(addr)?))).collect::<Result<Vec<Hit>>>()?;
+        // Hits of the same moment (the lines one frame printed) would come in the index's
+        // document order, which a reindex may change: order them by session, kind and
+        // position instead, the last first, so the same index content answers the same.
+        hits.sort_by(|a, b| {
+            (b.time.cmp(&a.time))
+                .then_with(|| a.session.cmp(&b.session))
+                .then_with(|| a.kind.cmp(&b.kind))
+                .then_with(|| b.seq.cmp(&a.seq))
+        });
+        Ok(hits)
     }
 
     /// How many documents match (no limit).

@@ -62,10 +62,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         let mut exit_status = None;
         for frame in cast.by_ref() {
             let frame = frame.with_context(|| args.file.display().to_string())?;
-            if let FrameData::Event(e) = &frame.data {
-                if e.kind == "exit" {
-                    exit_status = e.data.get("status").and_then(|s| s.as_i64()).map(|s| s as i32);
-                }
+            if let FrameData::Event(e) = &frame.data
+                && e.kind == "exit"
+            {
+                exit_status = e.data.get("status").and_then(|s| s.as_i64()).map(|s| s as i32);
             }
             writer.write_frame(frame)?;
         }

@@ -152,10 +152,11 @@ impl Extractor {
         let rprompt = hint.and_then(|h| h.rprompt.as_ref()).or(self.editor.on_rprompt.as_ref().filter(|_| from_editor));
         if let (Some(first), Some(rp)) = (lines.first_mut(), rprompt) {
             text::strip_rprompt(first, rp);
-        } else if end == row && self.prompts.has_right_prompt() {
-            if let Some(first) = lines.first_mut() {
-                text::strip_right_aligned(first, col, screen.size().1.get());
-            }
+        } else if end == row
+            && self.prompts.has_right_prompt()
+            && let Some(first) = lines.first_mut()
+        {
+            text::strip_right_aligned(first, col, screen.size().1.get());
         }
         Snapshot { lines, sig }
     }

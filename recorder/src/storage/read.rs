@@ -72,7 +72,7 @@ impl Storage {
     /// checksum, frames.
     async fn read_segment(&self, id: Uuid, info: &SegmentInfo) -> Result<Vec<Frame>> {
         let (header, frames) = self.fetch_segment(id, info).await?;
-        check_header(&header, id, info, &layout::segment_path(id, info.seq)?.to_string())?;
+        check_header(&header, id, info, layout::segment_path(id, info.seq)?.as_ref())?;
         Ok(frames)
     }
 
