@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use gatehouse_recorder::{Manifest, Recorder, RecordingState, SessionMeta, Storage, TapReceiver};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -182,20 +182,37 @@ async fn commit(mut sink: IndexSink) -> IndexSink {
 
 /// Finds sessions that went live and starts following each once.
 async fn discover_loop(recorder: Recorder, storage: Storage, tx: mpsc::Sender<Msg>, mut stopped: watch::Receiver<bool>) {
+    // Starts are announced as they happen, so a session that ends before anyone could list
+    // it (a quick exec) is still indexed by its final pass; the list of live sessions
+    // covers those that were running already, and a lag in the announcements.
+    let mut starts = recorder.tap().starts();
     let mut known: HashSet<Uuid> = HashSet::new();
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let started = tokio::select! {
+            _ = tick.tick() => None,
+            s = starts.recv() => match s {
+                Ok(s) => Some(s),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("live indexing missed {n} session starts; sessions that ended meanwhile wait for `reindex`");
+                    None
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
             _ = stopped.changed() => return,
-        }
-        let live = recorder.tap().live();
-        known.retain(|id| live.iter().any(|(l, _)| l == id));
-        for (id, meta) in live {
-            if !known.insert(id) {
-                continue;
+        };
+        let news: Vec<(Uuid, SessionMeta)> = match started {
+            Some(s) => vec![s],
+            None => {
+                let live = recorder.tap().live();
+                known.retain(|id| live.iter().any(|(l, _)| l == id));
+                live
             }
-            if let Some(rx) = recorder.tap().subscribe(id) {
+        };
+        for (id, meta) in news {
+            if known.insert(id) {
+                // `None`: it has ended already; the final pass reads it from storage.
+                let rx = recorder.tap().subscribe(id);
                 tokio::spawn(follow(id, meta, rx, storage.clone(), tx.clone()));
             }
         }
@@ -211,7 +228,25 @@ fn id_time(id: Uuid) -> OffsetDateTime {
 }
 
 /// Follows one live session, then replaces its documents by the final pass.
-async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Storage, tx: mpsc::Sender<Msg>) {
+async fn follow(id: Uuid, meta: SessionMeta, rx: Option<TapReceiver>, storage: Storage, tx: mpsc::Sender<Msg>) {
+    if let Some(rx) = rx
+        && !follow_live(id, &meta, rx, &tx).await
+    {
+        return;
+    }
+    match wait_complete(&storage, id).await {
+        Some(manifest) => {
+            if let Err(e) = final_pass(&storage, &manifest, &tx).await {
+                tracing::error!(session = %id, "indexing the finished session failed: {e}");
+            }
+        }
+        None => tracing::warn!(session = %id, "recording not complete in storage; keeping its live index entries"),
+    }
+}
+
+/// Indexes a live session's frames as they come, until it ends; false if the index is
+/// gone.
+async fn follow_live(id: Uuid, meta: &SessionMeta, mut rx: TapReceiver, tx: &mpsc::Sender<Msg>) -> bool {
     let ctx = Arc::new(SessionContext {
         session: id,
         started_at: id_time(id),
@@ -220,7 +255,7 @@ async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Stora
         target: meta.target.clone(),
         source_addr: meta.source_addr.clone(),
     });
-    let mut pipeline = SessionIndexer::for_meta(&meta);
+    let mut pipeline = SessionIndexer::for_meta(meta);
     let mut line_seq = 0;
     let mut shown: Option<gatehouse_recorder::Micros> = None; // Enter time of the provisional command
     while let Some(frame) = rx.recv().await {
@@ -232,7 +267,7 @@ async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Stora
                 shown = None; // the sink drops the provisional command with these
             }
             if tx.send(Msg::Add { ctx: ctx.clone(), batch, line_seq }).await.is_err() {
-                return;
+                return false;
             }
             line_seq += n;
         }
@@ -241,21 +276,14 @@ async fn follow(id: Uuid, meta: SessionMeta, mut rx: TapReceiver, storage: Stora
         {
             shown = Some(command.record.t);
             if tx.send(Msg::Provisional { ctx: ctx.clone(), command }).await.is_err() {
-                return;
+                return false;
             }
         }
     }
     if rx.skipped() > 0 {
         tracing::debug!(session = %id, skipped = rx.skipped(), "live tap skipped frames; the final pass covers them");
     }
-    match wait_complete(&storage, id).await {
-        Some(manifest) => {
-            if let Err(e) = final_pass(&storage, &manifest, &tx).await {
-                tracing::error!(session = %id, "indexing the finished session failed: {e}");
-            }
-        }
-        None => tracing::warn!(session = %id, "recording not complete in storage; keeping its live index entries"),
-    }
+    true
 }
 
 /// The session's manifest once it is no longer live in storage.

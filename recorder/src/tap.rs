@@ -19,10 +19,23 @@ use crate::manifest::SessionMeta;
 /// SSH chunks are still up to 8 MiB of backlog for a slow viewer.
 pub const TAP_CAPACITY: usize = 256;
 
+/// Session starts a [`LiveTap::starts`] receiver may fall behind by before it is told it
+/// lagged.
+const STARTS_CAPACITY: usize = 1024;
+
 /// The registry of live sessions and their frame broadcasts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LiveTap {
     sessions: Arc<Mutex<HashMap<Uuid, Live>>>,
+    /// Every session start, as it happens: a follower learns of a session that ends before
+    /// it could have seen it in [`LiveTap::live`].
+    starts: broadcast::Sender<(Uuid, SessionMeta)>,
+}
+
+impl Default for LiveTap {
+    fn default() -> Self {
+        LiveTap { sessions: Arc::default(), starts: broadcast::channel(STARTS_CAPACITY).0 }
+    }
 }
 
 #[derive(Debug)]
@@ -61,6 +74,13 @@ impl LiveTap {
         out
     }
 
+    /// Every session started from now on, with its metadata at the start (also those that
+    /// end at once). A receiver that falls behind gets `Lagged` and should look at
+    /// [`LiveTap::live`] again.
+    pub fn starts(&self) -> broadcast::Receiver<(Uuid, SessionMeta)> {
+        self.starts.subscribe()
+    }
+
     /// Subscribes to a live session's frames from now on; `None` if it is not live.
     pub fn subscribe(&self, id: Uuid) -> Option<TapReceiver> {
         let map = self.sessions.lock().expect("tap lock");
@@ -73,7 +93,9 @@ impl LiveTap {
     pub(crate) fn register(&self, id: Uuid, meta: SessionMeta) -> TapSender {
         let (tx, _) = broadcast::channel(TAP_CAPACITY);
         let tx = TapSender { tx, subscribers: Arc::default() };
-        self.sessions.lock().expect("tap lock").insert(id, Live { meta, tx: tx.clone() });
+        self.sessions.lock().expect("tap lock").insert(id, Live { meta: meta.clone(), tx: tx.clone() });
+        // No receiver is fine: nobody follows sessions.
+        let _ = self.starts.send((id, meta));
         tx
     }
 

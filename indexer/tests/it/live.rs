@@ -85,3 +85,38 @@ async fn a_command_is_searchable_within_two_seconds_of_enter() {
     assert_eq!(find(&searcher, "systemctl status nginx"), 1);
     live.shutdown().await;
 }
+
+/// Sessions that end before the live indexer could have listed them (a quick `ssh host
+/// CMD`) are still indexed: it learns of every start as it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_that_end_at_once_are_indexed_too() {
+    let env = Env::new().await;
+    let index = SearchIndex::open_or_create(&env.index_dir()).unwrap();
+    let live = LiveIndexer::spawn(&env.recorder, env.storage.clone(), &index).unwrap();
+    let searcher = Searcher::new(index.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // the indexer running
+    let commands: Vec<String> = (0..20).map(|i| format!("echo quick-exec-{i}")).collect();
+    for command in &commands {
+        let meta = SessionMeta { user: Some("ops".into()), command: Some(command.clone()), ..SessionMeta::default() };
+        let mut w = env.recorder.start(meta).await.unwrap();
+        let exec = gatehouse_recorder::Event { kind: "exec".into(), data: serde_json::json!({ "command": command }) };
+        w.write(FrameData::Event(exec)).unwrap();
+        w.write(FrameData::Output(Bytes::from(command.replace("echo ", "") + "\r\n"))).unwrap();
+        w.finish(SessionEnd { reason: "exit".into(), exit_status: Some(0) }).await.unwrap();
+    }
+    let find_exec = |command: &str| {
+        searcher.reload().unwrap();
+        let r = SearchRequest { query: Some(format!("\"{command}\"")), limit: 10, ..SearchRequest::default() };
+        searcher.search(&r).unwrap().iter().any(|h| h.text == command)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let missing: Vec<&String> = commands.iter().filter(|c| !find_exec(c)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never indexed: {missing:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    live.shutdown().await;
+}
