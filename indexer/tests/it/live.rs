@@ -24,12 +24,18 @@ fn find(searcher: &Searcher, command: &str) -> usize {
     searcher.search(&r).unwrap().iter().filter(|h| h.text == command).count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_is_searchable_within_two_seconds_of_enter() {
+/// A recorder with a live indexer on it, and a searcher of that index.
+async fn live_env() -> (Env, LiveIndexer, Searcher) {
     let env = Env::new().await;
     let index = SearchIndex::open_or_create(&env.index_dir()).unwrap();
     let live = LiveIndexer::spawn(&env.recorder, env.storage.clone(), &index).unwrap();
-    let searcher = Searcher::new(index.clone()).unwrap();
+    let searcher = Searcher::new(index).unwrap();
+    (env, live, searcher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_is_searchable_within_two_seconds_of_enter() {
+    let (env, live, searcher) = live_env().await;
     // serve holds the index: an offline rebuild is refused, clearly.
     let err = reindex(&env.storage, &env.index_dir(), Vec::new(), &()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
@@ -90,10 +96,7 @@ async fn a_command_is_searchable_within_two_seconds_of_enter() {
 /// CMD`) are still indexed: it learns of every start as it happens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_that_end_at_once_are_indexed_too() {
-    let env = Env::new().await;
-    let index = SearchIndex::open_or_create(&env.index_dir()).unwrap();
-    let live = LiveIndexer::spawn(&env.recorder, env.storage.clone(), &index).unwrap();
-    let searcher = Searcher::new(index.clone()).unwrap();
+    let (env, live, searcher) = live_env().await;
     tokio::time::sleep(Duration::from_millis(100)).await; // the indexer running
     let commands: Vec<String> = (0..20).map(|i| format!("echo quick-exec-{i}")).collect();
     for command in &commands {
@@ -104,14 +107,9 @@ async fn sessions_that_end_at_once_are_indexed_too() {
         w.write(FrameData::Output(Bytes::from(command.replace("echo ", "") + "\r\n"))).unwrap();
         w.finish(SessionEnd { reason: "exit".into(), exit_status: Some(0) }).await.unwrap();
     }
-    let find_exec = |command: &str| {
-        searcher.reload().unwrap();
-        let r = SearchRequest { query: Some(format!("\"{command}\"")), limit: 10, ..SearchRequest::default() };
-        searcher.search(&r).unwrap().iter().any(|h| h.text == command)
-    };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let missing: Vec<&String> = commands.iter().filter(|c| !find_exec(c)).collect();
+        let missing: Vec<&String> = commands.iter().filter(|c| find(&searcher, c) != 1).collect();
         if missing.is_empty() {
             break;
         }
