@@ -2,4 +2,5 @@
 //! ratio against an anchor measured in the same run.
 
 pub mod commands;
+pub mod loadgen;
 pub mod proxy_env;

@@ -1,74 +1,122 @@
 //! Keystroke round-trip latency (p50/p99 over 2,000 keystrokes, one byte each, echoed by
 //! `cat` on a raw remote terminal): through gatehouse against the OpenSSH jump host, the
-//! two taking turns key by key so both see the same machine. Three rounds:
+//! two taking turns key by key so both see the same machine.
 //!
-//! 1. idle;
-//! 2. with 200 other active sessions (each printing a line every 200 ms) through
-//!    gatehouse: the loaded case;
-//! 3. the control: the same 200 sessions through the jump host instead, so gatehouse
-//!    carries none of them. What rounds 2 and 3 share is this machine's own share of the
-//!    load (the other sessions' clients, sshd processes and shells run on the same 2 cores
-//!    as the proxy); what differs is the proxy's.
+//! 1. **Idle**: nothing else runs.
+//! 2. **200 other active sessions through gatehouse**, each printing a line every 200 ms:
+//!    the loaded case. Their clients and their target are in this benchmark
+//!    process (see `loadgen`), so what loads the machine is gatehouse carrying 200
+//!    sessions (both SSH layers, crypto, recording), not 600 client, sshd and shell
+//!    processes that in real life run on the users' and the targets' own machines. The
+//!    200 sessions print during every other block of 100 keys and are silent (connected,
+//!    nothing sent) during the rest, 2,000 keys each: this machine's latency drifts over
+//!    minutes (a virtual machine on a shared host: its p50 moves by a third between runs,
+//!    its p99 by more), and taking the loaded samples and their silent reference in turns
+//!    puts both under the same conditions. The figure: gatehouse's p99 while they print,
+//!    against the jump host's p99 while they are silent.
+//! 3. The control: the same, with the 200 sessions through the jump host.
+//! 4. 200 sessions of real OpenSSH `ssh` clients to the real target sshd, each running a
+//!    shell loop that prints a line every 200 ms, through gatehouse: the machine also
+//!    carries 200 `ssh` clients, 200 sshd sessions and 200 shells on its 2 cores. The
+//!    sessions run throughout (a shell loop cannot be paused), so this round is compared
+//!    with round 1.
+//! 5. Its control: the same through the jump host.
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
+//! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS` change the sizes;
+//! `GATEHOUSE_BENCH_HEAVY=0` skips rounds 4 and 5; `GATEHOUSE_BENCH_SAMPLES=FILE` writes
+//! every sample with its time, path and state.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use gatehouse_benches::loadgen::{Load, Ticker};
 use gatehouse_benches::proxy_env::{Path3, ProxyEnv, quantile};
 
 const KEYSTROKES: usize = 2000;
 const BACKGROUND: usize = 200;
+/// Keys per block when the background sessions take turns printing and being silent.
+const BLOCK: usize = 100;
+
+static SAMPLE_LOG: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
 fn main() {
     gatehouse_benches::proxy_env::maybe_serve();
     let keystrokes: usize = std::env::var("GATEHOUSE_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(KEYSTROKES);
     let background: usize = std::env::var("GATEHOUSE_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(BACKGROUND);
+    if let Some(f) = std::env::var_os("GATEHOUSE_BENCH_SAMPLES") {
+        std::sync::LazyLock::force(&START);
+        *SAMPLE_LOG.lock().unwrap() = Some(std::fs::File::create(f).unwrap());
+    }
     let env = ProxyEnv::start();
+    let ticker = Ticker::start(&env);
     // The jump host and gatehouse take turns key by key, so both see the same machine:
     // on 2 shared cores, anything else running moves latencies more than any proxy does.
     let paths = [Path3::Jump, Path3::Gatehouse];
-    let idle = measure(&env, &paths, keystrokes);
-    let others = start_background(&env, Path3::Gatehouse, background);
-    let loaded = measure(&env, &paths, keystrokes);
+    let [idle, _] = measure(&env, &paths, keystrokes, None);
+    let others = ticker.load(&env, false, background);
+    let [silent, loaded] = measure(&env, &paths, keystrokes, Some(&others));
     drop(others);
-    let others = start_background(&env, Path3::Jump, background);
-    let control = measure(&env, &paths, keystrokes);
+    let others = ticker.load(&env, true, background);
+    let [control_silent, control] = measure(&env, &paths, keystrokes, Some(&others));
     drop(others);
+    let skip = vec![vec![f64::NAN]; 2];
+    let (heavy, heavy_control) = if std::env::var("GATEHOUSE_BENCH_HEAVY").as_deref() == Ok("0") {
+        (skip.clone(), skip)
+    } else {
+        let others = start_background(&env, Path3::Gatehouse, background);
+        let [heavy, _] = measure(&env, &paths, keystrokes, None);
+        drop(others);
+        let others = start_background(&env, Path3::Jump, background);
+        let [heavy_control, _] = measure(&env, &paths, keystrokes, None);
+        drop(others);
+        (heavy, heavy_control)
+    };
 
-    let (jump, gatehouse) = (&idle[0], &idle[1]);
-    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes, microseconds");
-    println!("{:<66} {:>8} {:>8}", "", "p50", "p99");
+    let p99 = |s: &Vec<f64>| quantile(s, 0.99);
+    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes per line, microseconds");
+    println!("{:<84} {:>8} {:>8}", "", "p50", "p99");
     let rounds = [
-        ("idle", &idle),
-        (&*format!("{background} active sessions through gatehouse"), &loaded),
-        (&*format!("{background} active sessions through the jump host (control)"), &control),
+        ("1. idle".to_string(), &idle),
+        (format!("2. {background} sessions through gatehouse, silent"), &silent),
+        (format!("2. {background} sessions through gatehouse, printing"), &loaded),
+        (format!("3. {background} sessions through the jump host, silent"), &control_silent),
+        (format!("3. {background} sessions through the jump host, printing"), &control),
+        (format!("4. {background} OpenSSH client+sshd+shell sessions through gatehouse"), &heavy),
+        (format!("5. {background} OpenSSH client+sshd+shell sessions through the jump host"), &heavy_control),
     ];
-    for (round, samples) in rounds {
+    for (round, samples) in &rounds {
         for (path, s) in paths.iter().zip(samples.iter()) {
-            let name = format!("{}, {round}", path.name());
-            println!("{:<66} {:>8.0} {:>8.0}", name, quantile(s, 0.5), quantile(s, 0.99));
+            println!("{:<84} {:>8.0} {:>8.0}", format!("{round}: {}", path.name()), quantile(s, 0.5), p99(s));
         }
     }
+    let (jump, gatehouse) = (&idle[0], &idle[1]);
     println!(
-        "gatehouse idle / jump host idle: p50 {:.2}x, p99 {:.2}x (target <= 1.0x)",
+        "idle, gatehouse / jump host: p50 {:.3}x, p99 {:.2}x (target <= 1.0x)",
         quantile(gatehouse, 0.5) / quantile(jump, 0.5),
-        quantile(gatehouse, 0.99) / quantile(jump, 0.99)
+        p99(gatehouse) / p99(jump)
     );
     println!(
-        "gatehouse loaded p99 / jump host idle p99: {:.2}x (target <= 2.0x)",
-        quantile(&loaded[1], 0.99) / quantile(jump, 0.99)
+        "loaded, gatehouse p99 with {background} sessions printing through it / jump host p99 while they are silent: {:.2}x (target <= 2.0x)",
+        p99(&loaded[1]) / p99(&silent[0])
     );
     println!(
-        "  same load, gatehouse / jump host p99: {:.2}x; the machine alone (control, jump host p99 / idle): {:.2}x",
-        quantile(&loaded[1], 0.99) / quantile(&loaded[0], 0.99),
-        quantile(&control[0], 0.99) / quantile(jump, 0.99)
+        "  the same against round 1's jump host p99: {:.2}x; control, jump host p99 with the sessions printing through it / silent: {:.2}x",
+        p99(&loaded[1]) / p99(jump),
+        p99(&control[0]) / p99(&control_silent[0])
+    );
+    println!(
+        "rounds 4 and 5 against round 1's jump host p99: gatehouse {:.2}x; control, jump host {:.2}x",
+        p99(&heavy[1]) / p99(jump),
+        p99(&heavy_control[0]) / p99(jump)
     );
 }
 
 /// A session on a raw remote terminal echoing with `cat`, ready for keystrokes.
 struct Echo {
+    path: Path3,
     child: Child,
     input: std::process::ChildStdin,
     output: BufReader<std::process::ChildStdout>,
@@ -87,7 +135,7 @@ impl Echo {
             line.clear();
             assert!(output.read_line(&mut line).unwrap() > 0, "session ended before ready");
         }
-        Echo { child, input, output }
+        Echo { path, child, input, output }
     }
 
     /// Round trip of one keystroke, in microseconds.
@@ -113,24 +161,41 @@ impl Drop for Echo {
     }
 }
 
-/// Sorted round-trip times in microseconds, one list per path; the paths take turns.
-fn measure(env: &ProxyEnv, paths: &[Path3], n: usize) -> Vec<Vec<f64>> {
+/// Round-trip times in microseconds, sorted, one list per path; the paths take turns key
+/// by key. With `load`, its sessions print during every other block of [`BLOCK`] keys and
+/// are silent during the rest: `n` keys of each, returned as `[silent, active]`. Without,
+/// `n` keys, all in the first list.
+fn measure(env: &ProxyEnv, paths: &[Path3], n: usize, load: Option<&Load>) -> [Vec<Vec<f64>>; 2] {
     let mut sessions: Vec<Echo> = paths.iter().map(|&p| Echo::start(env, p)).collect();
-    let mut samples = vec![Vec::with_capacity(n); paths.len()];
-    for i in 0..(n + 50) {
-        let key = b'a' + (i % 26) as u8;
-        for (s, out) in sessions.iter_mut().zip(&mut samples) {
-            let rtt = s.key(key);
-            // The first 50 warm up (connection, caches) and are not counted.
-            if i >= 50 {
+    let mut samples: [Vec<Vec<f64>>; 2] = [vec![Vec::with_capacity(n); paths.len()], vec![Vec::with_capacity(n); paths.len()]];
+    let states: &[bool] = if load.is_some() { &[false, true] } else { &[false] };
+    // The first 50 keys warm up (connection, caches) and are not counted.
+    for i in 0..50 {
+        for s in &mut sessions {
+            s.key(b'a' + (i % 26) as u8);
+        }
+    }
+    for block in 0..n.div_ceil(BLOCK) * states.len() {
+        let active = states[block % states.len()];
+        if let Some(load) = load {
+            load.active(active);
+        }
+        let keys = BLOCK.min(n - samples[active as usize][0].len());
+        for i in 0..keys {
+            let key = b'a' + (i % 26) as u8;
+            for (s, out) in sessions.iter_mut().zip(&mut samples[active as usize]) {
+                let rtt = s.key(key);
                 out.push(rtt);
+                if let Some(log) = &mut *SAMPLE_LOG.lock().unwrap() {
+                    writeln!(log, "{:.6} {} {} {rtt:.0}", START.elapsed().as_secs_f64(), s.path.name(), if active { "active" } else { "silent" }).unwrap();
+                }
+                // Typing speed, not a flood: 10 ms between keys (a fast typist's burst).
+                std::thread::sleep(Duration::from_millis(10));
             }
-            // Typing speed, not a flood: 10 ms between keys (a fast typist's burst).
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
     drop(sessions);
-    for s in &mut samples {
+    for s in samples.iter_mut().flatten() {
         s.sort_by(|a, b| a.partial_cmp(b).unwrap());
     }
     samples

@@ -192,7 +192,7 @@ async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
                 (session.clone().expect("segments were uploaded"), None)
             }
             Next::Job(Upload::Segment { shared, note, data }) => {
-                upload_segment(&ctx, &shared, note, data).await;
+                upload_segment(&ctx, shared.clone(), note, data).await;
                 unlisted += 1;
                 session = Some(shared.clone());
                 if last_listing.is_some_and(|at| at.elapsed() < MANIFEST_EVERY) {
@@ -207,7 +207,11 @@ async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
             }
             Next::Job(Upload::Finish { shared, state, done }) => {
                 unlisted += 1;
-                let manifest = shared.update(|m| m.state = state);
+                let manifest = off_runtime({
+                    let shared = shared.clone();
+                    move || shared.update(|m| m.state = state)
+                })
+                .await;
                 (shared, Some((manifest, done)))
             }
         };
@@ -215,9 +219,13 @@ async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
             None => put_manifest(&ctx, &shared.snapshot()).await,
             Some((manifest, done)) => {
                 put_manifest(&ctx, &manifest).await;
-                if let Err(e) = std::fs::remove_dir_all(&shared.dir) {
-                    tracing::warn!("cannot remove {}: {e}", shared.dir.display());
-                }
+                let dir = shared.dir.clone();
+                off_runtime(move || {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::warn!("cannot remove {}: {e}", dir.display());
+                    }
+                })
+                .await;
                 if let Some(done) = done {
                     let _ = done.send(manifest);
                 }
@@ -231,8 +239,16 @@ async fn put_manifest(ctx: &Ctx, manifest: &Manifest) {
     retry(&format!("manifest of {}", manifest.id), None, || ctx.storage.put_manifest(manifest)).await;
 }
 
+/// Runs spool file work (appends, renames, truncation, removal) on tokio's blocking pool.
+/// On the runtime's own threads it would hold up whatever else they run, the proxy's
+/// sessions included: truncating a file waits for its pages under writeback, and ext4
+/// makes metadata changes wait while it commits its journal, for milliseconds at times.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("spool file task panicked")
+}
+
 /// Puts one segment in the store, notes it, and drops its spool file.
-async fn upload_segment(ctx: &Ctx, shared: &SessionShared, note: SegmentNote, data: SegData) {
+async fn upload_segment(ctx: &Ctx, shared: Arc<SessionShared>, note: SegmentNote, data: SegData) {
     let seq = note.info.seq;
     let (bytes, file, held) = match data {
         SegData::Memory(bytes) => {
@@ -258,10 +274,12 @@ async fn upload_segment(ctx: &Ctx, shared: &SessionShared, note: SegmentNote, da
     if let Ok(buf) = bytes.try_into_mut() {
         ctx.memory.recycle(buf.into());
     }
-    match shared.note_segment(&note) {
-        Ok(()) => ctx.spool.discard(&file),
+    let spool = ctx.spool.clone();
+    off_runtime(move || match shared.note_segment(&note) {
+        Ok(()) => spool.discard(&file),
         Err(e) => tracing::error!("segment {seq} of {} is in the store but {e}: its spool file stays for recovery", shared.id),
-    }
+    })
+    .await;
 }
 
 /// Runs `op` until it succeeds, backing off exponentially up to [`BACKOFF_MAX`];
