@@ -276,12 +276,14 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Recorder tuning experiments: `GATEHOUSE_BENCH_SEAL_MIB` (segment size, default 1) and
-/// `GATEHOUSE_BENCH_ZSTD` (level, default 3) change what the server half records with.
+/// Recorder tuning experiments: `GATEHOUSE_BENCH_SEAL_MIB` and `GATEHOUSE_BENCH_SEAL_SECS`
+/// (segment size and age, default 4 MiB and 5 s), `GATEHOUSE_BENCH_ZSTD` (level, default
+/// 1) change what the server half records with.
 fn experiment(c: gatehouse_recorder::RecorderConfig) -> gatehouse_recorder::RecorderConfig {
-    let c = match std::env::var("GATEHOUSE_BENCH_SEAL_MIB").ok().and_then(|v| v.parse::<usize>().ok()) {
-        Some(m) => c.with_seal(m << 20, Duration::from_secs(5)),
-        None => c,
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let c = match (var("GATEHOUSE_BENCH_SEAL_MIB"), var("GATEHOUSE_BENCH_SEAL_SECS")) {
+        (None, None) => c,
+        (mib, secs) => c.with_seal((mib.unwrap_or(4) << 20) as usize, Duration::from_secs(secs.unwrap_or(5))),
     };
     match std::env::var("GATEHOUSE_BENCH_ZSTD").ok().and_then(|v| v.parse::<i32>().ok()) {
         Some(l) => c.with_zstd_level(l),

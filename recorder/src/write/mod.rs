@@ -68,7 +68,9 @@ pub struct RecorderConfig {
     pub policy: SpoolPolicy,
     /// Seal a segment once it holds this many raw bytes.
     pub seal_bytes: usize,
-    /// Seal a segment once its first frame is this old.
+    /// Seal a segment once its first frame is this old, at the latest: each segment is
+    /// sealed somewhere between half this age and all of it, so that sessions which
+    /// started printing together do not seal together ever after.
     pub seal_age: Duration,
     /// Longest a frame stays in memory before reaching the spool file: bounds what a
     /// killed process loses.

@@ -34,6 +34,22 @@ pub(crate) fn segment_capacity(seal_bytes: usize) -> usize {
     seal_bytes + seal_bytes / 4 + FLUSH_BYTES
 }
 
+/// How long after its first frame a segment is sealed for its age: between half of
+/// `seal_age` and all of it, drawn per segment from the session id and sequence number.
+/// Sessions that start printing at the same moment (a command run on many hosts, a
+/// proxy restarted under load) would otherwise seal together every `seal_age`, and each
+/// wave of seals and uploads delays every session's keystrokes for milliseconds; spread
+/// out, the same work goes unnoticed.
+fn seal_due(seal_age: Duration, id: Uuid, seq: u64) -> Duration {
+    // splitmix64 of the id and sequence: a cheap, well-mixed fraction in [0, 1).
+    let mut x = (id.as_u128() as u64) ^ ((id.as_u128() >> 64) as u64) ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let fraction = (x >> 11) as f64 / (1u64 << 53) as f64;
+    seal_age.mul_f64(0.5 + 0.5 * fraction)
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionEnd {
@@ -123,7 +139,9 @@ pub(crate) struct Core {
     /// Memory budget taken by `cols`; 0 once spilled.
     held: u64,
     spilled: bool,
-    opened_at: Option<Instant>,
+    /// When the open segment is due to be sealed for its age, counted from its first
+    /// frame (see [`seal_due`]).
+    seal_at: Option<Instant>,
     last_flush: Instant,
     loss: Option<Loss>,
     /// Set once a fail-closed spool refused a frame: the session records nothing more.
@@ -144,7 +162,7 @@ impl Core {
             seg_bytes: 0,
             held: 0,
             spilled: false,
-            opened_at: None,
+            seal_at: None,
             last_flush: Instant::now(),
             loss: None,
             failed: None,
@@ -221,8 +239,8 @@ impl Core {
             self.shared.update(|m| m.losses.push(format!("at {t} µs: {msg}")));
             return Err(Error::Unavailable(msg));
         }
-        if self.opened_at.is_none() {
-            self.opened_at = Some(Instant::now());
+        if self.seal_at.is_none() {
+            self.seal_at = Some(Instant::now() + seal_due(self.inner.config().seal_age, self.shared.id, self.seq));
         }
         self.seg_bytes += n;
         if self.wal.unflushed(&self.cols) >= FLUSH_BYTES {
@@ -301,7 +319,7 @@ impl Core {
         self.seg_bytes = 0;
         self.held = 0;
         self.spilled = false;
-        self.opened_at = None;
+        self.seal_at = None;
         Ok(())
     }
 
@@ -311,7 +329,7 @@ impl Core {
             return;
         }
         let config = self.inner.config();
-        let result = if self.opened_at.is_some_and(|at| now.duration_since(at) >= config.seal_age) {
+        let result = if self.seal_at.is_some_and(|due| now >= due) {
             self.seal(false)
         } else if self.wal.unflushed(&self.cols) > 0 && now.duration_since(self.last_flush) >= config.flush_interval {
             self.flush()
@@ -459,5 +477,26 @@ impl Drop for SessionWriter {
                 core.close(end, RecordingState::Interrupted, None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_ages_spread_over_the_second_half_of_the_limit() {
+        let age = Duration::from_secs(5);
+        let dues: Vec<Duration> = (0..1000).map(|i| seal_due(age, Uuid::now_v7(), i % 7)).collect();
+        assert!(dues.iter().all(|d| *d >= age / 2 && *d <= age), "within [age/2, age]");
+        // Spread, not bunched: each tenth of the range gets a fair share of 1,000 draws.
+        let mut tenths = [0usize; 10];
+        for d in &dues {
+            tenths[(((d.as_secs_f64() - 2.5) / 0.25) as usize).min(9)] += 1;
+        }
+        assert!(tenths.iter().all(|&n| (50..=150).contains(&n)), "{tenths:?}");
+        // The same segment always gets the same age.
+        let id = Uuid::now_v7();
+        assert_eq!(seal_due(age, id, 3), seal_due(age, id, 3));
     }
 }
