@@ -233,10 +233,21 @@ impl Recorder {
             )));
         }
         let id = layout::new_id(started_at);
-        let dir = inner.spool.session_dir(id);
-        let lock = spool::create_session_dir(&dir)?;
-        let manifest = Manifest::new(id, meta.clone(), started_at);
-        spool::write_manifest(&dir, &manifest)?;
+        // The spool directory, its lock and the first manifest are file system work: on
+        // the blocking pool, not on the runtime whose threads carry the other sessions
+        // (creating files can take milliseconds while ext4 commits its journal).
+        let (dir, lock, manifest) = tokio::task::spawn_blocking({
+            let (spool, meta) = (inner.spool.clone(), meta.clone());
+            move || -> Result<_> {
+                let dir = spool.session_dir(id);
+                let lock = spool::create_session_dir(&dir)?;
+                let manifest = Manifest::new(id, meta, started_at);
+                spool::write_manifest(&dir, &manifest)?;
+                Ok((dir, lock, manifest))
+            }
+        })
+        .await
+        .expect("spool task panicked")?;
         let shared = Arc::new(SessionShared::new(id, dir, manifest, [0; 32], lock));
         inner.uploader.send(Upload::Manifest { shared: shared.clone() });
         let tap = inner.tap.register(id, meta);
