@@ -31,7 +31,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
-use crate::proxy_env::ProxyEnv;
+use crate::proxy_env::{AnyKey, ProxyEnv};
 
 /// The ticker's one account.
 pub const ACCOUNT: &str = "bench";
@@ -104,9 +104,9 @@ impl Ticker {
         let sessions = self.rt.block_on(async {
             let sem = Arc::new(tokio::sync::Semaphore::new(16));
             let mut set = tokio::task::JoinSet::new();
+            let how = if via_jump { How::Jump(jump(env), self.addr) } else { How::Gatehouse(gatehouse(env)) };
             for _ in 0..n {
-                let sem = sem.clone();
-                let how = if via_jump { How::Jump(jump(env), self.addr) } else { How::Gatehouse(gatehouse(env)) };
+                let (sem, how) = (sem.clone(), how.clone());
                 set.spawn(async move {
                     let _permit = sem.acquire_owned().await.unwrap();
                     how.open().await
@@ -166,31 +166,29 @@ struct Open {
     reader: tokio::task::JoinHandle<()>,
 }
 
-struct GatehouseLogin {
+/// Where an SSH client logs in, as whom, with which key.
+#[derive(Clone)]
+struct Login {
     addr: SocketAddr,
     user: String,
     key: Arc<PrivateKey>,
 }
 
-struct JumpLogin {
-    addr: SocketAddr,
-    user: String,
-    key: Arc<PrivateKey>,
-}
-
-fn gatehouse(env: &ProxyEnv) -> GatehouseLogin {
+fn gatehouse(env: &ProxyEnv) -> Login {
     let key = Arc::new(russh::keys::load_secret_key(&env.alice_key, None).unwrap());
-    GatehouseLogin { addr: env.addr, user: format!("alice:{ACCOUNT}@{TARGET}"), key }
+    Login { addr: env.addr, user: format!("alice:{ACCOUNT}@{TARGET}"), key }
 }
 
-fn jump(env: &ProxyEnv) -> JumpLogin {
+fn jump(env: &ProxyEnv) -> Login {
     let key = Arc::new(russh::keys::load_secret_key(env.target.client_key_path(), None).unwrap());
-    JumpLogin { addr: ([127, 0, 0, 1], env.jump.port()).into(), user: env.jump.account(), key }
+    Login { addr: ([127, 0, 0, 1], env.jump.port()).into(), user: env.jump.account(), key }
 }
 
+#[derive(Clone)]
 enum How {
-    Gatehouse(GatehouseLogin),
-    Jump(JumpLogin, SocketAddr),
+    Gatehouse(Login),
+    /// The jump host's login, and the ticker's address behind it.
+    Jump(Login, SocketAddr),
 }
 
 fn client_config() -> Arc<russh::client::Config> {
@@ -240,15 +238,6 @@ impl How {
             }
         });
         (Open { handles, reader }, first_rx)
-    }
-}
-
-struct AnyKey;
-
-impl russh::client::Handler for AnyKey {
-    type Error = russh::Error;
-    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(true)
     }
 }
 

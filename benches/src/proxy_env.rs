@@ -13,6 +13,17 @@ use gatehouse_fixtures::Sshd;
 use gatehouse_proxy::ControlPlane;
 use gatehouse_proxy::control::{Allowances, Credential, NewTarget, NewUser, RuleSpec};
 
+/// A russh client handler that accepts any host key: the benchmarks' own loopback
+/// servers have fresh keys every run.
+pub struct AnyKey;
+
+impl russh::client::Handler for AnyKey {
+    type Error = russh::Error;
+    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
 /// The three ways to reach the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path3 {

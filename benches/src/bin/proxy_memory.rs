@@ -12,17 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use gatehouse_benches::proxy_env::{Path3, ProxyEnv, bench_tmp, random_file, rss_kib};
+use gatehouse_benches::proxy_env::{AnyKey, Path3, ProxyEnv, bench_tmp, random_file, rss_kib};
 use russh::keys::PrivateKeyWithHashAlg;
-
-struct AnyKey;
-
-impl russh::client::Handler for AnyKey {
-    type Error = russh::Error;
-    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
 
 fn main() {
     gatehouse_benches::proxy_env::maybe_serve();

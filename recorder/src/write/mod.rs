@@ -172,6 +172,15 @@ pub(crate) struct Inner {
     registry: Mutex<HashMap<Uuid, Weak<Mutex<Core>>>>,
 }
 
+/// Runs spool file work (creating, appending, renaming, truncating, removing) on tokio's
+/// blocking pool. On the runtime's own threads it would hold up whatever else they run,
+/// the proxy's sessions included: truncating a file waits for its pages under writeback,
+/// and ext4 makes metadata changes wait while it commits its journal, for milliseconds at
+/// times.
+pub(crate) async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("spool file task panicked")
+}
+
 /// How often the ticker looks at idle sessions.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -233,10 +242,7 @@ impl Recorder {
             )));
         }
         let id = layout::new_id(started_at);
-        // The spool directory, its lock and the first manifest are file system work: on
-        // the blocking pool, not on the runtime whose threads carry the other sessions
-        // (creating files can take milliseconds while ext4 commits its journal).
-        let (dir, lock, manifest) = tokio::task::spawn_blocking({
+        let (dir, lock, manifest) = off_runtime({
             let (spool, meta) = (inner.spool.clone(), meta.clone());
             move || -> Result<_> {
                 let dir = spool.session_dir(id);
@@ -246,8 +252,7 @@ impl Recorder {
                 Ok((dir, lock, manifest))
             }
         })
-        .await
-        .expect("spool task panicked")?;
+        .await?;
         let shared = Arc::new(SessionShared::new(id, dir, manifest, [0; 32], lock));
         inner.uploader.send(Upload::Manifest { shared: shared.clone() });
         let tap = inner.tap.register(id, meta);

@@ -452,12 +452,8 @@ impl SessionWriter {
     /// background, and recovery finishes it after a restart.
     pub async fn finish(mut self, end: SessionEnd) -> Result<Manifest> {
         let (tx, rx) = oneshot::channel();
-        // Sealing the last frames and saving the local manifest are file writes: on the
-        // blocking pool, off the runtime the other sessions share.
         let core = self.core.clone();
-        tokio::task::spawn_blocking(move || core.lock().expect("session lock").close(end, RecordingState::Complete, Some(tx)))
-            .await
-            .expect("spool task panicked");
+        super::off_runtime(move || core.lock().expect("session lock").close(end, RecordingState::Complete, Some(tx))).await;
         self.finished = true;
         match tokio::time::timeout(self.inner.config().drain_timeout, rx).await {
             Ok(Ok(manifest)) => Ok(manifest),

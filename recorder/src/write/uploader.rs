@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::memory::Memory;
+use super::off_runtime;
 use super::session::SessionShared;
 use super::spool::{self, SegmentNote, Spool};
 use crate::error::{Error, Result};
@@ -237,14 +238,6 @@ async fn session_queue(mut rx: mpsc::UnboundedReceiver<Upload>, ctx: Ctx) {
 
 async fn put_manifest(ctx: &Ctx, manifest: &Manifest) {
     retry(&format!("manifest of {}", manifest.id), None, || ctx.storage.put_manifest(manifest)).await;
-}
-
-/// Runs spool file work (appends, renames, truncation, removal) on tokio's blocking pool.
-/// On the runtime's own threads it would hold up whatever else they run, the proxy's
-/// sessions included: truncating a file waits for its pages under writeback, and ext4
-/// makes metadata changes wait while it commits its journal, for milliseconds at times.
-async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("spool file task panicked")
 }
 
 /// Puts one segment in the store, notes it, and drops its spool file.
