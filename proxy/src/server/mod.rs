@@ -162,8 +162,7 @@ impl Listener {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            crate::target::tcp_keepalive(&stream);
+            let stream = crate::target::ssh_stream(stream);
             let handler = handler::Conn::new(self.proxy.clone(), Some(peer));
             let config = self.proxy.inner.server.clone();
             tokio::spawn(async move {
