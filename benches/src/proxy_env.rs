@@ -287,6 +287,23 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The 95 % interval of `quantile(b, q) / quantile(a, q)` over 1,000 bootstrap resamples
+/// of both sample sets: how far that ratio moves by chance alone, with this many samples
+/// of this spread. An interval holding 1.0 means the two cannot be told apart.
+pub fn ratio_interval(a: &[f64], b: &[f64], q: f64) -> (f64, f64) {
+    const RESAMPLES: usize = 1000;
+    let resample = |s: &[f64], buf: &mut Vec<f64>| {
+        buf.clear();
+        buf.extend((0..s.len()).map(|_| s[rand::random_range(0..s.len())]));
+        let i = (((s.len() as f64 - 1.0) * q).round() as usize).min(s.len() - 1);
+        *buf.select_nth_unstable_by(i, |x, y| x.total_cmp(y)).1
+    };
+    let (mut ba, mut bb) = (Vec::new(), Vec::new());
+    let mut ratios: Vec<f64> = (0..RESAMPLES).map(|_| resample(b, &mut bb) / resample(a, &mut ba)).collect();
+    ratios.sort_by(f64::total_cmp);
+    (quantile(&ratios, 0.025), quantile(&ratios, 0.975))
+}
+
 /// Recorder tuning experiments: `GATEHOUSE_BENCH_SEAL_MIB` and `GATEHOUSE_BENCH_SEAL_SECS`
 /// (segment size and age, default 4 MiB and 5 s), `GATEHOUSE_BENCH_ZSTD` (level, default
 /// 1) change what the server half records with.

@@ -24,6 +24,10 @@
 //!    with round 1.
 //! 5. Its control: the same through the jump host.
 //!
+//! With the idle ratios comes their 95 % bootstrap interval: on this machine two paths
+//! within a percent of each other cannot be ranked by one run, and the interval says
+//! whether a difference is more than chance.
+//!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
 //! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS` change the sizes;
 //! `GATEHOUSE_BENCH_HEAVY=0` skips rounds 4 and 5; `GATEHOUSE_BENCH_SAMPLES=FILE` writes
@@ -34,7 +38,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use gatehouse_benches::loadgen::{Load, Ticker};
-use gatehouse_benches::proxy_env::{Path3, ProxyEnv, quantile};
+use gatehouse_benches::proxy_env::{Path3, ProxyEnv, quantile, ratio_interval};
 
 const KEYSTROKES: usize = 2000;
 const BACKGROUND: usize = 200;
@@ -99,6 +103,10 @@ fn main() {
         "idle, gatehouse / jump host: p50 {:.3}x, p99 {:.2}x (target <= 1.0x)",
         quantile(gatehouse, 0.5) / quantile(jump, 0.5),
         p99(gatehouse) / p99(jump)
+    );
+    let ((p50_lo, p50_hi), (p99_lo, p99_hi)) = (ratio_interval(jump, gatehouse, 0.5), ratio_interval(jump, gatehouse, 0.99));
+    println!(
+        "  95% bootstrap interval of those ratios (what chance alone moves them by): p50 {p50_lo:.3}x..{p50_hi:.3}x, p99 {p99_lo:.2}x..{p99_hi:.2}x"
     );
     println!(
         "loaded, gatehouse p99 with {background} sessions printing through it / jump host idle p99 (round 1): {:.2}x (target <= 2.0x)",
