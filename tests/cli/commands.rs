@@ -3,23 +3,13 @@
 //! from the stored session it was imported as, no secret in the output, and a damaged
 //! cast reported with its line while the commands before it are still printed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/dev").join(name)
-}
+use crate::support::{corpus, gatehouse};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env_remove("GATEHOUSE_STORE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("gatehouse runs")
+    gatehouse(dir, args).output().expect("gatehouse runs")
 }
 
 fn records(out: &Output) -> Vec<serde_json::Value> {

@@ -8,12 +8,11 @@ use std::process::{Command, Output, Stdio};
 
 use gatehouse_proxy::control::{AuthDecision, ControlPlane, Credential, HostKeyCheck, PublicKey};
 
+use crate::support::{BIN, Kill, gatehouse};
+
 /// Runs `gatehouse ARGS` with `stdin` in data dir `dir`, without a master key in the environment.
 fn gh(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env_remove("GATEHOUSE_MASTER_KEY")
+    let mut child = gatehouse(dir, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -149,7 +148,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     assert_eq!(ok(&data, &["target", "list", "--json"], "").trim(), "[]");
 
     // A master key that does not match the database is refused before anything is read.
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let out = Command::new(BIN)
         .args(["user", "list"])
         .env("GATEHOUSE_DATA_DIR", &data)
         .env("GATEHOUSE_MASTER_KEY", "0".repeat(64))
@@ -204,33 +203,19 @@ fn passwords_rules_and_lockouts_are_managed_from_the_cli() {
     assert!(gatehouse_proxy::control::verify_password("for-config", hash.trim()));
 }
 
-/// Kills the child on drop (also when the test panics).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `gatehouse serve --config CONFIG` on a free port and waits until it listens;
 /// returns it with what it printed on stderr before that.
-fn serve(data: &Path, config: &Path) -> (Running, String) {
+fn serve(data: &Path, config: &Path) -> (Kill, String) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--ssh-listen", "127.0.0.1:0", "--store", "memory://", "--config"])
+    let mut child = gatehouse(data, &["serve", "--ssh-listen", "127.0.0.1:0", "--store", "memory://", "--config"])
         .arg(config)
-        .env("GATEHOUSE_DATA_DIR", data)
-        .env_remove("GATEHOUSE_MASTER_KEY")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
+    let running = Kill(child);
     let mut line = String::new();
     std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
     assert!(line.contains("listening on 127.0.0.1:"), "serve did not start: {line:?}");

@@ -3,33 +3,13 @@
 //! finds the command within 2 s of Enter. An exec request (`ssh host CMD`) is searchable too,
 //! and a failed login reaches the `events` table while serve runs.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-/// Kills a child process when dropped (also on panic).
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ssh(port: &str, login: &str, askpass: &Path) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1", "-p", port, login])
-        .env("SSH_ASKPASS", askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0");
-    cmd
-}
+use crate::support::{BIN, Demo, Kill, walk};
 
 /// Hits of `gatehouse search --json QUERY --kind command` as their texts.
 fn search(data: &Path, query: &str) -> Vec<String> {
@@ -46,57 +26,20 @@ fn search(data: &Path, query: &str) -> Vec<String> {
         .collect()
 }
 
-fn walk(p: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut demo = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["demo", "--ssh-listen", "127.0.0.1:0"])
-        .env("SHELL", "/bin/bash")
-        .env("HOME", &home) // a plain bash: no rc files of the machine
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = demo.stdout.take().unwrap();
-    let _demo = Kill(demo);
-    let mut lines = BufReader::new(out).lines();
-    let command = loop {
-        let line = lines.next().expect("demo output").unwrap();
-        if line.trim_start().starts_with("ssh -p") {
-            break line.trim().to_string();
-        }
-    };
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let (port, login) = (words[2].to_string(), words[3].to_string());
-    let askpass = dir.path().join("askpass");
-    std::fs::write(&askpass, "#!/bin/sh\necho demo\n").unwrap();
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let demo = Demo::start(dir.path(), Some(&home));
 
     // An exec request is indexed as a command when its session ends.
-    let out = ssh(&port, &login, &askpass).arg("echo exec-marker-$((40+2))").stdin(Stdio::null()).output().unwrap();
+    let out = demo.ssh().arg("echo exec-marker-$((40+2))").stdin(Stdio::null()).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("exec-marker-42"));
 
     // An interactive shell in a PTY.
-    let mut client = ssh(&port, &login, &askpass)
+    let mut client = demo.ssh()
         .arg("-tt")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -157,7 +100,7 @@ fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, "#!/bin/sh\necho not-the-password\n").unwrap();
     std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let out = ssh(&port, &login, &wrong).arg("true").stdin(Stdio::null()).output().unwrap();
+    let out = demo.ssh().env("SSH_ASKPASS", &wrong).arg("true").stdin(Stdio::null()).output().unwrap();
     assert!(!out.status.success(), "a wrong password was accepted");
     let events = data.join("store/tables/events");
     let python = std::env::var("GATEHOUSE_TEST_PYTHON")

@@ -6,4 +6,5 @@ mod live_search;
 mod control;
 mod recording;
 mod search;
+mod support;
 mod transfers;

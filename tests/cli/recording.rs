@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use gatehouse_fixtures::s3::{self, Moto};
 use gatehouse_recorder::{Frame, FrameData, asciicast};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+use crate::support::{BIN, gatehouse, walk};
 
 fn gh_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("GATEHOUSE_DATA_DIR", dir).env_remove("GATEHOUSE_STORE");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut cmd = gatehouse(dir, args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
@@ -260,19 +259,6 @@ fn damaged_segments_are_named_and_the_rest_still_reads() {
     assert!(numbers.contains(&0) && numbers.contains(&(n - 1)), "the segments before and after the damage read");
     assert!(numbers.len() > n / 4 && numbers.len() < n, "{} frames survive", numbers.len());
     assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -3,29 +3,19 @@
 //! of query and filter, reindexing twice changes nothing, and a secret typed at a no-echo
 //! prompt is found nowhere.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+use crate::support::{corpus, gatehouse};
 
 fn gh(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env_remove("GATEHOUSE_STORE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("gatehouse runs")
+    gatehouse(dir, args).output().expect("gatehouse runs")
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = gh(dir, args);
     assert!(out.status.success(), "gatehouse {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn cast(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/dev").join(name)
 }
 
 /// `search --json` hits as (session, kind, text, user).
@@ -46,8 +36,8 @@ fn hits(dir: &Path, args: &[&str]) -> Vec<(String, String, String, String)> {
 fn reindex_then_search_commands_and_screen_text() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let alice = ok(dir, &["import", "--user", "alice", "--target", "web-01", cast("d01_basics.cast").to_str().unwrap()]);
-    let bob = ok(dir, &["import", "--user", "bob", "--target", "db-01", cast("d08_secret.cast").to_str().unwrap()]);
+    let alice = ok(dir, &["import", "--user", "alice", "--target", "web-01", corpus("d01_basics.cast").to_str().unwrap()]);
+    let bob = ok(dir, &["import", "--user", "bob", "--target", "db-01", corpus("d08_secret.cast").to_str().unwrap()]);
     let (alice, bob) = (alice.trim().to_string(), bob.trim().to_string());
 
     // No index yet: a clear error that says what to do.
@@ -103,7 +93,7 @@ fn reindex_then_search_commands_and_screen_text() {
 fn bad_search_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    ok(dir, &["import", cast("d01_basics.cast").to_str().unwrap()]);
+    ok(dir, &["import", corpus("d01_basics.cast").to_str().unwrap()]);
     ok(dir, &["reindex"]);
     for (args, says) in [
         (&["search", "\"unclosed"][..], "unclosed quote"),

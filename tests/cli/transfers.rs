@@ -4,48 +4,13 @@
 //! text; a command run without a terminal keeps its text output searchable but not its
 //! binary output.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-/// Kills a child process when dropped (also on panic).
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-const SSH_OPTS: [&str; 10] = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "PubkeyAuthentication=no",
-    "-o",
-    "NumberOfPasswordPrompts=1",
-];
-
-/// A client (`ssh`, `sftp`, `scp`) that answers the demo's password through askpass.
-fn client(program: &str, port_flag: &str, port: &str, askpass: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(SSH_OPTS)
-        .args([port_flag, port])
-        .env("SSH_ASKPASS", askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0");
-    cmd
-}
+use crate::support::{BIN, Demo};
 
 /// `gatehouse search --json ARGS...` as JSON hits.
 fn search(data: &Path, args: &[&str]) -> Vec<Value> {
@@ -81,34 +46,11 @@ fn file_transfers_are_searchable_hits_and_binary_streams_leave_no_screen_text() 
     let data = dir.path().join("data");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut demo = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["demo", "--ssh-listen", "127.0.0.1:0"])
-        .env("SHELL", "/bin/bash")
-        .env("HOME", &home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = demo.stdout.take().unwrap();
-    let _demo = Kill(demo);
-    let mut lines = BufReader::new(out).lines();
-    let command = loop {
-        let line = lines.next().expect("demo output").unwrap();
-        if line.trim_start().starts_with("ssh -p") {
-            break line.trim().to_string();
-        }
-    };
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let (port, login) = (words[2].to_string(), words[3].to_string());
+    let demo = Demo::start(dir.path(), Some(&home));
+    let login = demo.login.clone();
     // sftp and scp split `user@host` at the first `@`; the demo's user names have one.
     let (user, host) = login.rsplit_once('@').unwrap();
     let user_opt = format!("User={user}");
-    let askpass = dir.path().join("askpass");
-    std::fs::write(&askpass, "#!/bin/sh\necho demo\n").unwrap();
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
 
     // SFTP: an upload and a download of a file with recognisable bytes.
     let local = dir.path().join("local");
@@ -128,7 +70,7 @@ fn file_transfers_are_searchable_hits_and_binary_streams_leave_no_screen_text() 
         ),
     )
     .unwrap();
-    let mut sftp = client("sftp", "-P", &port, &askpass);
+    let mut sftp = demo.client("sftp", "-P");
     sftp.args(["-o", &user_opt, host]);
     run_ok(sftp, Some(&batch));
     assert_eq!(std::fs::read_to_string(local.join("back.txt")).unwrap(), payload);
@@ -178,7 +120,7 @@ fn file_transfers_are_searchable_hits_and_binary_streams_leave_no_screen_text() 
     );
 
     // Legacy scp (`scp -O`: an exec of `scp -t` speaking its own protocol): no screen text.
-    let mut scp = client("scp", "-P", &port, &askpass);
+    let mut scp = demo.client("scp", "-P");
     scp.args(["-O", "-o", &user_opt])
         .arg(local.join("report-q3.txt"))
         .arg(format!("{host}:{}/legacy.txt", remote.display()));
@@ -198,11 +140,11 @@ fn file_transfers_are_searchable_hits_and_binary_streams_leave_no_screen_text() 
     assert_eq!(files, [format!("wrote report-q3.txt to {} ({}) via scp", legacy.display(), human(size))]);
 
     // A command without a terminal: text output is searchable, binary output is not.
-    let mut text = client("ssh", "-p", &port, &askpass);
+    let mut text = demo.client("ssh", "-p");
     text.arg(&login).arg("echo text-exec-$((6*7))");
     assert!(run_ok(text, None).contains("text-exec-42"));
     wait_hit(&data, &["--kind", "screen", "--", "text-exec-42"]);
-    let mut bin = client("ssh", "-p", &port, &askpass);
+    let mut bin = demo.client("ssh", "-p");
     bin.arg(&login).arg("printf '\\0\\0\\0\\0\\377bin-%s\\0\\0\\0\\0' $((6*7))marker; echo; echo after-bin-exec");
     run_ok(bin, None);
     let exec = wait_hit(&data, &["--kind", "command", "--", "after-bin-exec"]);

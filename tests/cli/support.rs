@@ -1,0 +1,129 @@
+//! What the CLI tests share: the binary run against a temporary data directory, a child
+//! process that dies with its test, `gatehouse demo` started and its printed `ssh` command
+//! taken apart, and OpenSSH clients that answer the demo's password.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// Kills a child process when dropped (also when the test panics).
+pub(crate) struct Kill(pub(crate) Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `gatehouse ARGS` with its data in `dir`, stdin empty, and none of the environment's
+/// store or master key.
+pub(crate) fn gatehouse(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("GATEHOUSE_DATA_DIR", dir)
+        .env_remove("GATEHOUSE_STORE")
+        .env_remove("GATEHOUSE_MASTER_KEY")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A recorded shell session of the development corpus (`fixtures/corpus/dev`).
+pub(crate) fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/dev").join(name)
+}
+
+/// Every file below `dir`, at any depth (none if `dir` does not exist).
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// OpenSSH client options for the demo: no host key checks, password only, one prompt.
+const SSH_OPTS: [&str; 10] = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "PubkeyAuthentication=no",
+    "-o",
+    "NumberOfPasswordPrompts=1",
+];
+
+/// A running `gatehouse demo` on a free loopback port, as the command it printed says to
+/// reach it.
+pub(crate) struct Demo {
+    /// The port of the printed `ssh -p PORT LOGIN`.
+    pub(crate) port: String,
+    /// Its `user:account@target@host`.
+    pub(crate) login: String,
+    askpass: PathBuf,
+    _child: Kill,
+}
+
+impl Demo {
+    /// Starts the demo with its data in `dir/data`. With `home`, the demo target's shell
+    /// is a plain bash with that home (none of this machine's rc files); without, the
+    /// demo's own defaults. Returns once the demo has printed its `ssh` command.
+    pub(crate) fn start(dir: &Path, home: Option<&Path>) -> Demo {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(dir.join("data")).args(["demo", "--ssh-listen", "127.0.0.1:0"]);
+        if let Some(home) = home {
+            cmd.env("SHELL", "/bin/bash").env("HOME", home);
+        }
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let child = Kill(child);
+        // The printed command line: `  ssh -p PORT demo:demo@demo-target@127.0.0.1`.
+        let mut lines = BufReader::new(out).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let command = loop {
+            assert!(Instant::now() < deadline, "demo printed no ssh command");
+            let line = lines.next().expect("demo output").unwrap();
+            if line.trim_start().starts_with("ssh -p") {
+                break line.trim().to_string();
+            }
+        };
+        // Keep reading what the demo prints: with the pipe closed its next line would fail.
+        std::thread::spawn(move || lines.for_each(drop));
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let askpass = dir.join("askpass");
+        std::fs::write(&askpass, "#!/bin/sh\necho demo\n").unwrap();
+        std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        Demo { port: words[2].to_string(), login: words[3].to_string(), askpass, _child: child }
+    }
+
+    /// An OpenSSH client (`ssh`, `sftp`, `scp`) pointed at the demo's port with
+    /// `port_flag`, answering its password through askpass; the destination is the
+    /// caller's.
+    pub(crate) fn client(&self, program: &str, port_flag: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(SSH_OPTS)
+            .args([port_flag, &self.port])
+            .env("SSH_ASKPASS", &self.askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0");
+        cmd
+    }
+
+    /// `ssh` to the printed login; the remote command, if any, is the caller's.
+    pub(crate) fn ssh(&self) -> Command {
+        let mut cmd = self.client("ssh", "-p");
+        cmd.arg(&self.login);
+        cmd
+    }
+}
