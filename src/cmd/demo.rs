@@ -36,14 +36,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         let target = gatehouse_proxy::DemoTarget::start(DEMO_ACCOUNT, &target_password).await?;
         seed(&control, &target, &target_password).context("creating the demo user and target")?;
         run_services(&settings, control, |addr| {
-            let port = addr.port();
-            println!("gatehouse demo is running (data in {}).", settings.data_dir.display());
-            println!();
-            println!("  ssh -p {port} {DEMO_USER}:{DEMO_ACCOUNT}@{DEMO_TARGET}@{}", addr.ip());
-            println!("  password: {DEMO_PASSWORD}");
-            println!();
-            println!("or `ssh -p {port} {DEMO_USER}@{}` for the menu of targets.", addr.ip());
-            println!("The demo target is a built-in shell on {} (demo only). Ctrl-C stops.", target.addr());
+            let (port, ip) = (addr.port(), addr.ip());
+            format!(
+                "gatehouse demo is running (data in {}).\n\n  \
+                 ssh -p {port} {DEMO_USER}:{DEMO_ACCOUNT}@{DEMO_TARGET}@{ip}\n  \
+                 password: {DEMO_PASSWORD}\n\n\
+                 or `ssh -p {port} {DEMO_USER}@{ip}` for the menu of targets.\n\
+                 The demo target is a built-in shell on {} (demo only). Ctrl-C stops.\n",
+                settings.data_dir.display(),
+                target.addr()
+            )
         })
         .await
     })?;

@@ -1,6 +1,7 @@
 //! `gatehouse serve`: the SSH proxy with the recorder (the indexer and the web UI are wired
 //! in `run_services` once they exist).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,9 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         if let Some(path) = &settings.config_file {
             apply_declarative(&control, path)?;
         }
-        run_services(&settings, control, |addr| {
-            println!("gatehouse: SSH proxy listening on {addr}");
-        })
+        run_services(&settings, control, |addr| format!("gatehouse: SSH proxy listening on {addr}\n"))
         .await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -73,12 +72,12 @@ fn apply_declarative(control: &gatehouse_proxy::ControlPlane, path: &std::path::
     Ok(())
 }
 
-/// Opens the recorder, starts the proxy, calls `ready` with the SSH address, and runs
-/// until Ctrl-C or SIGTERM; then drains the recorder's uploads.
+/// Opens the recorder, starts the proxy, prints what `banner` makes of the SSH address,
+/// and runs until Ctrl-C or SIGTERM; then drains the recorder's uploads.
 pub async fn run_services(
     settings: &Settings,
     control: gatehouse_proxy::ControlPlane,
-    ready: impl FnOnce(SocketAddr),
+    banner: impl FnOnce(SocketAddr) -> String,
 ) -> anyhow::Result<()> {
     let storage = gatehouse_recorder::Storage::from_url(&settings.store)
         .with_context(|| format!("recording store {}", settings.store))?;
@@ -92,7 +91,11 @@ pub async fn run_services(
     tokio::spawn(super::reindex::feed_audit_events(control.clone(), indexer.event_sink()));
     let proxy = gatehouse_proxy::Proxy::new(settings.proxy.clone(), control, recorder.clone())?;
     let listener = proxy.bind().await?;
-    ready(listener.local_addr());
+    // Written, not `println!`ed: a closed stdout (`gatehouse serve | head -1`, a log
+    // pipe that went away) must not stop the proxy.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(banner(listener.local_addr()).as_bytes()).and_then(|()| stdout.flush());
+    drop(stdout);
     // The indexer (live indexing from the recorder's tap) and the web UI (on
     // settings.web_listen, given `proxy.registry()` and the storage) start here.
     tracing::debug!(web = %settings.web_listen, "web UI not wired yet");
