@@ -24,3 +24,12 @@ fn demo_prints_a_command_that_works_and_is_recorded() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn demo_keeps_running_when_its_stdout_is_closed() {
+    // As with `gatehouse demo | head -1` once head has gone: every write to stdout fails.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start_with_closed_stdout(dir.path());
+    let out = demo.ssh().arg("echo still-$((40+2))").stdin(Stdio::null()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still-42"), "{}", String::from_utf8_lossy(&out.stderr));
+}

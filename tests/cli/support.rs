@@ -98,13 +98,35 @@ impl Demo {
                 break line.trim().to_string();
             }
         };
-        // Keep reading what the demo prints: with the pipe closed its next line would fail.
+        // Keep reading what the demo prints, so nothing it prints later waits on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let words: Vec<&str> = command.split_whitespace().collect();
-        let askpass = dir.join("askpass");
-        std::fs::write(&askpass, "#!/bin/sh\necho demo\n").unwrap();
-        std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        Demo { port: words[2].to_string(), login: words[3].to_string(), askpass, _child: child }
+        Demo { port: words[2].to_string(), login: words[3].to_string(), askpass: askpass(dir), _child: child }
+    }
+
+    /// Starts the demo with its stdout a pipe nobody reads any more, on a port chosen
+    /// here; its login is the one the README gives. Returns once the port accepts.
+    pub(crate) fn start_with_closed_stdout(dir: &Path) -> Demo {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["demo", "--ssh-listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Kill(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.0.try_wait().unwrap().is_none(), "the demo exited");
+            assert!(Instant::now() < deadline, "the demo never listened on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Demo { port: port.to_string(), login: "demo:demo@demo-target@127.0.0.1".into(), askpass: askpass(dir), _child: child }
     }
 
     /// An OpenSSH client (`ssh`, `sftp`, `scp`) pointed at the demo's port with
@@ -126,4 +148,12 @@ impl Demo {
         cmd.arg(&self.login);
         cmd
     }
+}
+
+/// A program in `dir` that answers the demo's password prompt.
+fn askpass(dir: &Path) -> PathBuf {
+    let path = dir.join("askpass");
+    std::fs::write(&path, "#!/bin/sh\necho demo\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    path
 }
