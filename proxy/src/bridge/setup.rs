@@ -13,6 +13,7 @@ use super::msg::{PtyReq, Start, TargetMsg, UserMsg, X11Req};
 use super::{Ctx, Link};
 use crate::control::Route;
 use crate::pipe::Weight;
+use crate::UserIdentity;
 use crate::target::TargetConn;
 
 /// The requests a user made before starting the channel.
@@ -153,13 +154,25 @@ impl UserOut<'_> {
 
 /// The recording's 5W metadata for this channel.
 pub(crate) fn meta(ctx: &Ctx, route: &Route, start: &Start, req: &Requests) -> gatehouse_recorder::SessionMeta {
-    let who = &ctx.who;
     let (channel, command) = match start {
         Start::Shell => ("shell".to_string(), None),
         Start::Exec(c) => ("exec".to_string(), Some(String::from_utf8_lossy(c).into_owned())),
         Start::Subsystem(s) if s == "sftp" => ("sftp".to_string(), None),
         Start::Subsystem(s) => (format!("subsystem:{s}"), None),
     };
+    gatehouse_recorder::SessionMeta {
+        channel: Some(channel),
+        command,
+        term: req.pty.as_ref().map(|p| p.term.clone()),
+        cols: req.pty.as_ref().map(|p| p.cols as u16),
+        rows: req.pty.as_ref().map(|p| p.rows as u16),
+        ..route_meta(&ctx.who, route)
+    }
+}
+
+/// The 5W fields every recording of `who` on `route` carries: who, from where, to what
+/// account on which target, how they logged in.
+pub(crate) fn route_meta(who: &UserIdentity, route: &Route) -> gatehouse_recorder::SessionMeta {
     gatehouse_recorder::SessionMeta {
         user: Some(who.login.user.clone()),
         account: Some(route.account.clone()),
@@ -171,12 +184,7 @@ pub(crate) fn meta(ctx: &Ctx, route: &Route, start: &Start, req: &Requests) -> g
         protocol: Some("ssh".into()),
         auth_method: Some(who.auth_method.clone()),
         mfa: who.mfa.clone(),
-        channel: Some(channel),
-        command,
-        term: req.pty.as_ref().map(|p| p.term.clone()),
-        cols: req.pty.as_ref().map(|p| p.cols as u16),
-        rows: req.pty.as_ref().map(|p| p.rows as u16),
-        title: None,
+        ..Default::default()
     }
 }
 

@@ -80,19 +80,9 @@ impl Tunnel {
 /// take it: under fail-closed nothing passes unaudited.
 async fn start_recording(proxy: &Proxy, who: &UserIdentity, route: &Route, t: &Tunnel) -> Option<Rec> {
     let meta = gatehouse_recorder::SessionMeta {
-        user: Some(who.login.user.clone()),
-        account: Some(route.account.clone()),
-        target: Some(route.target.name.clone()),
-        target_addr: Some(format!("{}:{}", route.target.host, route.target.port)),
-        source_addr: who.peer.map(|p| p.ip().to_string()),
-        source_port: who.peer.map(|p| p.port()),
-        client: Some(who.client.clone()).filter(|c| !c.is_empty()),
-        protocol: Some("ssh".into()),
-        auth_method: Some(who.auth_method.clone()),
-        mfa: who.mfa.clone(),
         channel: Some(t.kind.into()),
         command: Some(t.to.clone()),
-        ..Default::default()
+        ..super::setup::route_meta(who, route)
     };
     match proxy.recorder().start(meta).await {
         Ok(w) => {
