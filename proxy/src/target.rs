@@ -281,8 +281,10 @@ const READ_BUFFER: usize = 8 << 10;
 /// - a read buffer. russh reads each packet with two exact reads (its length, then the
 ///   rest); unbuffered, that is two `recv` calls per packet and a third that finds the
 ///   socket empty. Buffered, a small packet takes one `recv`, and as that read returns less
-///   than asked, tokio knows the socket is drained without asking again: two system calls
-///   fewer per packet, on the path of every keystroke.
+///   than asked, tokio knows the socket is drained without asking again. Measured against
+///   the same build without it (`proxy_throughput`, `proxy_latency`, alternating): exec
+///   throughput about 9 % higher, but the idle keystroke median about 5 µs slower, for
+///   reasons not found yet; kept for throughput. 1 KiB buffers lost the throughput gain.
 pub(crate) fn ssh_stream(stream: tokio::net::TcpStream) -> tokio::io::BufReader<tokio::net::TcpStream> {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("TCP no-delay: {e}");
