@@ -66,7 +66,7 @@ fn apply_declarative(control: &gatehouse_proxy::ControlPlane, path: &std::path::
     let report = control.apply(&decl).with_context(|| format!("applying {}", path.display()))?;
     for (what, list) in [("created", &report.created), ("updated", &report.updated), ("removed", &report.removed)] {
         if !list.is_empty() {
-            eprintln!("gatehouse: {}: {what} {}", path.display(), list.join(", "));
+            say(std::io::stderr(), &format!("gatehouse: {}: {what} {}\n", path.display(), list.join(", ")));
         }
     }
     Ok(())
@@ -91,11 +91,7 @@ pub async fn run_services(
     tokio::spawn(super::reindex::feed_audit_events(control.clone(), indexer.event_sink()));
     let proxy = gatehouse_proxy::Proxy::new(settings.proxy.clone(), control, recorder.clone())?;
     let listener = proxy.bind().await?;
-    // Written, not `println!`ed: a closed stdout (`gatehouse serve | head -1`, a log
-    // pipe that went away) must not stop the proxy.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(banner(listener.local_addr()).as_bytes()).and_then(|()| stdout.flush());
-    drop(stdout);
+    say(std::io::stdout(), &banner(listener.local_addr()));
     // The indexer (live indexing from the recorder's tap) and the web UI (on
     // settings.web_listen, given `proxy.registry()` and the storage) start here.
     tracing::debug!(web = %settings.web_listen, "web UI not wired yet");
@@ -105,8 +101,15 @@ pub async fn run_services(
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("gatehouse: shutting down, draining recordings...");
+    say(std::io::stderr(), "gatehouse: shutting down, draining recordings...\n");
     recorder.shutdown().await;
     indexer.shutdown().await;
     Ok(())
+}
+
+/// Writes what a running server tells its operator. Not `println!`/`eprintln!`: those
+/// panic when the stream is closed (`gatehouse serve | head -1`, a log pipe that went
+/// away), which would stop the proxy, or skip draining the recordings at shutdown.
+fn say(mut out: impl Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
