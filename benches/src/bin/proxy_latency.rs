@@ -30,7 +30,8 @@
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
 //! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS` change the sizes;
-//! `GATEHOUSE_BENCH_HEAVY=0` skips rounds 4 and 5; `GATEHOUSE_BENCH_SAMPLES=FILE` writes
+//! `GATEHOUSE_BENCH_HEAVY=0` skips rounds 4 and 5; `GATEHOUSE_BENCH_IDLE_ONLY=1` runs round 1
+//! alone; `GATEHOUSE_BENCH_SAMPLES=FILE` writes
 //! every sample with its time, path and state.)
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -62,6 +63,11 @@ fn main() {
     // on 2 shared cores, anything else running moves latencies more than any proxy does.
     let paths = [Path3::Jump, Path3::Gatehouse];
     let [idle, _] = measure(&env, &paths, keystrokes, None);
+    if std::env::var("GATEHOUSE_BENCH_IDLE_ONLY").as_deref() == Ok("1") {
+        drop(ticker);
+        report_idle(&paths, &idle, keystrokes);
+        return;
+    }
     let others = ticker.load(&env, false, background);
     let [silent, loaded] = measure(&env, &paths, keystrokes, Some(&others));
     drop(others);
@@ -82,10 +88,8 @@ fn main() {
     };
 
     let p99 = |s: &Vec<f64>| quantile(s, 0.99);
-    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes per line, microseconds");
-    println!("{:<84} {:>8} {:>8}", "", "p50", "p99");
+    report_idle(&paths, &idle, keystrokes);
     let rounds = [
-        ("1. idle".to_string(), &idle),
         (format!("2. {background} sessions through gatehouse, silent"), &silent),
         (format!("2. {background} sessions through gatehouse, printing"), &loaded),
         (format!("3. {background} sessions through the jump host, silent"), &control_silent),
@@ -98,16 +102,7 @@ fn main() {
             println!("{:<84} {:>8.0} {:>8.0}", format!("{round}: {}", path.name()), quantile(s, 0.5), p99(s));
         }
     }
-    let (jump, gatehouse) = (&idle[0], &idle[1]);
-    println!(
-        "idle, gatehouse / jump host: p50 {:.3}x, p99 {:.2}x (target <= 1.0x)",
-        quantile(gatehouse, 0.5) / quantile(jump, 0.5),
-        p99(gatehouse) / p99(jump)
-    );
-    let ((p50_lo, p50_hi), (p99_lo, p99_hi)) = (ratio_interval(jump, gatehouse, 0.5), ratio_interval(jump, gatehouse, 0.99));
-    println!(
-        "  95% bootstrap interval of those ratios (what chance alone moves them by): p50 {p50_lo:.3}x..{p50_hi:.3}x, p99 {p99_lo:.2}x..{p99_hi:.2}x"
-    );
+    let jump = &idle[0];
     println!(
         "loaded, gatehouse p99 with {background} sessions printing through it / jump host idle p99 (round 1): {:.2}x (target <= 2.0x)",
         p99(&loaded[1]) / p99(jump)
@@ -252,4 +247,24 @@ fn start_background(env: &ProxyEnv, path: Path3, n: usize) -> Background {
         std::thread::sleep(Duration::from_millis(100));
     }
     bg
+}
+
+/// Round 1's lines and the idle ratios with their bootstrap interval.
+fn report_idle(paths: &[Path3], idle: &[Vec<f64>], keystrokes: usize) {
+    let p99 = |s: &Vec<f64>| quantile(s, 0.99);
+    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes per line, microseconds");
+    println!("{:<84} {:>8} {:>8}", "", "p50", "p99");
+    for (path, s) in paths.iter().zip(idle) {
+        println!("{:<84} {:>8.0} {:>8.0}", format!("1. idle: {}", path.name()), quantile(s, 0.5), p99(s));
+    }
+    let (jump, gatehouse) = (&idle[0], &idle[1]);
+    println!(
+        "idle, gatehouse / jump host: p50 {:.3}x, p99 {:.2}x (target <= 1.0x)",
+        quantile(gatehouse, 0.5) / quantile(jump, 0.5),
+        p99(gatehouse) / p99(jump)
+    );
+    let ((p50_lo, p50_hi), (p99_lo, p99_hi)) = (ratio_interval(jump, gatehouse, 0.5), ratio_interval(jump, gatehouse, 0.99));
+    println!(
+        "  95% bootstrap interval of those ratios (what chance alone moves them by): p50 {p50_lo:.3}x..{p50_hi:.3}x, p99 {p99_lo:.2}x..{p99_hi:.2}x"
+    );
 }

@@ -45,6 +45,8 @@ struct Run {
     stored: u64,
     /// CPU time of the `write_frame` calls alone (the recorder's own threads seal and upload).
     writers: Duration,
+    /// Minor page faults: memory touched for the first time, which the kernel zeroes.
+    faults: u64,
 }
 
 impl Run {
@@ -69,11 +71,17 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
 }
 
+/// Minor page faults of this process so far, all threads.
+fn faults() -> u64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).expect("getrusage");
+    usage.minor_page_faults() as u64
+}
+
 fn measure(f: impl FnOnce() -> u64) -> Run {
-    let (wall0, cpu0) = (Instant::now(), cpu_time());
+    let (wall0, cpu0, faults0) = (Instant::now(), cpu_time(), faults());
     let stored = f();
     let writers = Duration::from_nanos(WRITER_NS.swap(0, Ordering::Relaxed));
-    Run { wall: wall0.elapsed(), cpu: cpu_time() - cpu0, stored, writers }
+    Run { wall: wall0.elapsed(), cpu: cpu_time() - cpu0, stored, writers, faults: faults() - faults0 }
 }
 
 fn payload(frames: &[Frame]) -> impl Iterator<Item = &[u8]> {
@@ -179,7 +187,7 @@ fn main() {
         raw as f64 / 1048576.0,
         raw as f64 / frames as f64
     );
-    let none = Run { wall: Duration::MAX, cpu: Duration::MAX, stored: 0, writers: Duration::ZERO };
+    let none = Run { wall: Duration::MAX, cpu: Duration::MAX, stored: 0, writers: Duration::ZERO, faults: 0 };
     let (mut z, mut g, mut r) = (none, none, none);
     // `GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors: for profiling the recorder.
     let anchors = std::env::var_os("GATEHOUSE_BENCH_RECORDER_ONLY").is_none();
@@ -214,6 +222,12 @@ fn main() {
         r.writers.as_secs_f64() * 1e3,
         r.cpu.as_secs_f64() * 1e9 / frames as f64,
         frames as f64 / r.cpu.as_secs_f64() / 1e6
+    );
+    println!(
+        "  page faults (memory touched for the first time, zeroed by the kernel): {}, {:.1} MiB; the memory:// store keeps the {:.1} MiB stored",
+        r.faults,
+        r.faults as f64 * 4096.0 / 1048576.0,
+        r.stored as f64 / 1048576.0
     );
     println!(
         "recorder vs zstd-3 alone: speed {:.2}x, size {:.2}x;  vs gzip-6 asciicast: speed {:.2}x, size {:.2}x",
