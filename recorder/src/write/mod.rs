@@ -24,7 +24,7 @@ mod wal;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -170,6 +170,62 @@ pub(crate) struct Inner {
     tap: LiveTap,
     /// Open sessions, for the ticker (flush and age-based sealing of idle sessions).
     registry: Mutex<HashMap<Uuid, Weak<Mutex<Core>>>>,
+    /// Wakes the ticker when it sleeps for want of work.
+    ticker: Arc<TickerWake>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker.close();
+    }
+}
+
+/// How the ticker sleeps while no session has frames to flush or a segment to seal, and
+/// how a session wakes it: an idle proxy then makes no wake-ups at all.
+#[derive(Default)]
+pub(crate) struct TickerWake {
+    state: Mutex<WakeState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct WakeState {
+    /// Counts the segments that got their first frame: the ticker sleeps only if none
+    /// did since it last looked at the sessions.
+    epoch: u64,
+    parked: bool,
+    closed: bool,
+}
+
+impl TickerWake {
+    /// A session's open segment got its first frame: the ticker has work again.
+    pub(crate) fn poke(&self) {
+        let mut s = self.state.lock().expect("ticker lock");
+        s.epoch += 1;
+        if s.parked {
+            self.cv.notify_one();
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.state.lock().expect("ticker lock").epoch
+    }
+
+    /// Sleeps until a poke after `epoch` (at once if there was one); false once closed.
+    fn park(&self, epoch: u64) -> bool {
+        let mut s = self.state.lock().expect("ticker lock");
+        s.parked = true;
+        while s.epoch == epoch && !s.closed {
+            s = self.cv.wait(s).expect("ticker lock");
+        }
+        s.parked = false;
+        !s.closed
+    }
+
+    fn close(&self) {
+        self.state.lock().expect("ticker lock").closed = true;
+        self.cv.notify_one();
+    }
 }
 
 /// Runs spool file work (creating, appending, renaming, truncating, removing) on tokio's
@@ -217,8 +273,9 @@ impl Recorder {
             memory,
             tap: LiveTap::default(),
             registry: Mutex::new(HashMap::new()),
+            ticker: Arc::default(),
         });
-        spawn_ticker(Arc::downgrade(&inner));
+        spawn_ticker(Arc::downgrade(&inner), inner.ticker.clone());
         Ok(Recorder { inner })
     }
 
@@ -300,13 +357,17 @@ impl Inner {
     }
 }
 
-/// Flushes and age-seals idle sessions; ends when the recorder is dropped.
-fn spawn_ticker(inner: Weak<Inner>) {
+/// Flushes and age-seals idle sessions every `TICK` while any has an open segment with
+/// frames, and sleeps while none has; ends when the recorder is dropped.
+fn spawn_ticker(inner: Weak<Inner>, wake: Arc<TickerWake>) {
     std::thread::Builder::new()
         .name("gatehouse-spool-ticker".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(TICK);
+                // Read before looking at the sessions: a segment started after this
+                // keeps the ticker from sleeping.
+                let epoch = wake.epoch();
                 let Some(inner) = inner.upgrade() else { return };
                 let cores: Vec<_> = {
                     let mut reg = inner.registry.lock().expect("registry lock");
@@ -315,8 +376,12 @@ fn spawn_ticker(inner: Weak<Inner>) {
                 };
                 drop(inner);
                 let now = Instant::now();
+                let mut busy = false;
                 for core in cores {
-                    core.lock().expect("session lock").tick(now);
+                    busy |= core.lock().expect("session lock").tick(now);
+                }
+                if !busy && !wake.park(epoch) {
+                    return;
                 }
             }
         })

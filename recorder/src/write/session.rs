@@ -241,6 +241,7 @@ impl Core {
         }
         if self.seal_at.is_none() {
             self.seal_at = Some(Instant::now() + seal_due(self.inner.config().seal_age, self.shared.id, self.seq));
+            self.inner.ticker.poke();
         }
         self.seg_bytes += n;
         if self.wal.unflushed(&self.cols) >= FLUSH_BYTES {
@@ -324,9 +325,11 @@ impl Core {
     }
 
     /// Called by the ticker: flush what waited too long, seal what is old enough.
-    pub(crate) fn tick(&mut self, now: Instant) {
+    /// Returns whether the session still has an open segment with frames, which needs
+    /// more ticks.
+    pub(crate) fn tick(&mut self, now: Instant) -> bool {
         if self.closed {
-            return;
+            return false;
         }
         let config = self.inner.config();
         let result = if self.seal_at.is_some_and(|due| now >= due) {
@@ -339,6 +342,7 @@ impl Core {
         if let Err(e) = result {
             tracing::error!(id = %self.shared.id, "spool write failed: {e}");
         }
+        self.seal_at.is_some()
     }
 
     /// Seals what is left and queues the end of the session behind it.

@@ -332,3 +332,71 @@ async fn sessions_streaming_past_the_memory_budget_lose_nothing() {
         assert!(recorder.shutdown().await);
     }
 }
+
+/// Threads of this process named `gatehouse-spool-ticker` (the name is cut to 15 bytes),
+/// by thread id, with their voluntary context switches (each sleep and wake-up is one).
+fn tickers() -> std::collections::HashMap<u32, u64> {
+    let mut out = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(comm), Ok(status)) = (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("status")))
+        else {
+            continue;
+        };
+        if comm.trim() != "gatehouse-spool" {
+            continue;
+        }
+        let switches = status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).unwrap().trim().parse().unwrap();
+        out.insert(dir.file_name().unwrap().to_str().unwrap().parse().unwrap(), switches);
+    }
+    out
+}
+
+/// Voluntary context switches of ticker `tid` during `d`.
+async fn wakeups(tid: u32, d: Duration) -> u64 {
+    let before = tickers()[&tid];
+    tokio::time::sleep(d).await;
+    tickers()[&tid] - before
+}
+
+/// With no session holding frames the ticker sleeps (an idle proxy makes no wake-ups);
+/// a session's first frame wakes it, so the segment is still flushed and sealed for its
+/// age; once that segment is sealed it sleeps again.
+#[tokio::test]
+async fn the_ticker_sleeps_while_nothing_is_pending_and_wakes_for_a_frame() {
+    let spool = tempfile::tempdir().unwrap();
+    let storage = Storage::from_url("memory://").unwrap();
+    let before = tickers();
+    let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_millis(400));
+    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
+    // A thread names itself once it runs, which may be a moment after it was spawned.
+    let mut tid = None;
+    assert!(
+        eventually(2, async || {
+            tid = tickers().into_keys().find(|t| !before.contains_key(t));
+            tid.is_some()
+        })
+        .await,
+        "the recorder's ticker thread"
+    );
+    let tid = tid.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = wakeups(tid, Duration::from_secs(1)).await;
+    assert!(idle <= 1, "an idle ticker woke {idle} times in a second");
+    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+    let id = w.id();
+    let busy = {
+        w.write(FrameData::Output("after a quiet while\r\n".into())).unwrap();
+        wakeups(tid, Duration::from_millis(300)).await
+    };
+    assert!(busy >= 3, "a ticker with a frame to flush woke only {busy} times in 300 ms");
+    // Neither `finish` nor a full segment: only the ticker seals this one, for its age.
+    let landed = eventually(5, async || storage.manifest(id).await.is_ok_and(|m| m.segments.len() == 1)).await;
+    assert!(landed, "the segment was not sealed for its age within 5 s");
+    assert_eq!(read_all(&storage, id).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = wakeups(tid, Duration::from_secs(1)).await;
+    assert!(again <= 1, "the ticker woke {again} times in a second after the segment was sealed");
+    w.finish(end()).await.unwrap();
+    drop(recorder);
+}
