@@ -11,7 +11,8 @@
 //! (`s-<session-id>.parquet`). Control-plane events handed to [`LiveIndexer::add_events`]
 //! are written as `cp-<id>.parquet` parts on the same beat.
 //!
-//! Tasks: one that discovers new live sessions (polls the tap every [`POLL_INTERVAL`]),
+//! Tasks: one that discovers new live sessions (told of each start by the tap, and
+//! listing the live ones every [`POLL_INTERVAL`] for any it missed),
 //! one per live session, and one writer that owns the index's single writer and commits.
 
 use std::collections::HashSet;
@@ -34,9 +35,12 @@ use crate::tables::{EventRow, write_control_plane_events, write_session_tables};
 /// How often pending documents are committed (the bound on search freshness, plus the
 /// time the next prompt takes to show).
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
-/// How often the tap is polled for new sessions: frames written before a session is
-/// noticed are indexed by the final pass only.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the tap's list of live sessions is checked for ones the start
+/// announcements missed (those already running when indexing began, or announced while
+/// the indexer lagged behind): frames written before a session is noticed are indexed by
+/// the final pass only. Starts are announced as they happen, so this is a fallback, and
+/// an idle proxy should not wake for it often.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long to wait for an ended session's recording to be complete in storage.
 const FINAL_WAIT: Duration = Duration::from_secs(60);
 /// Indexing memory budget of the live writer.
