@@ -24,8 +24,9 @@
 //! [`RecorderConfig::seal_bytes`] (4 MiB raw) or [`RecorderConfig::seal_age`] (5 s at
 //! most; 2.5–5 s, spread per segment), whichever comes first; sealer threads compress it
 //! into the spool, and the uploader puts it in the store (retrying with backoff as long
-//! as needed), then the manifest, and only then deletes it from the spool. [`Recorder::open`] recovers a previous process's
-//! spool: its sessions become `interrupted` (or keep their state if they had finished).
+//! as needed), then the manifest, and only then deletes it from the spool.
+//! [`Recorder::open`] recovers a previous process's spool: its sessions become
+//! `interrupted` (or keep their state if they had finished).
 //! The spool is bounded; when full, [`SpoolPolicy`] decides between refusing
 //! (`fail-closed`) and recording the loss (`best-effort`).
 //!

@@ -19,12 +19,13 @@ mod recovery;
 mod sealer;
 mod session;
 mod spool;
+mod ticker;
 mod uploader;
 mod wal;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -42,6 +43,7 @@ use memory::Memory;
 use sealer::Sealer;
 use session::{Core, SessionShared};
 use spool::Spool;
+use ticker::{TickerWake, spawn_ticker};
 use uploader::{Pending, SegData, Upload, Uploader};
 
 /// What to do when the spool is full (the store has been unreachable for long enough).
@@ -180,54 +182,6 @@ impl Drop for Inner {
     }
 }
 
-/// How the ticker sleeps while no session has frames to flush or a segment to seal, and
-/// how a session wakes it: an idle proxy then makes no wake-ups at all.
-#[derive(Default)]
-pub(crate) struct TickerWake {
-    state: Mutex<WakeState>,
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct WakeState {
-    /// Counts the segments that got their first frame: the ticker sleeps only if none
-    /// did since it last looked at the sessions.
-    epoch: u64,
-    parked: bool,
-    closed: bool,
-}
-
-impl TickerWake {
-    /// A session's open segment got its first frame: the ticker has work again.
-    pub(crate) fn poke(&self) {
-        let mut s = self.state.lock().expect("ticker lock");
-        s.epoch += 1;
-        if s.parked {
-            self.cv.notify_one();
-        }
-    }
-
-    fn epoch(&self) -> u64 {
-        self.state.lock().expect("ticker lock").epoch
-    }
-
-    /// Sleeps until a poke after `epoch` (at once if there was one); false once closed.
-    fn park(&self, epoch: u64) -> bool {
-        let mut s = self.state.lock().expect("ticker lock");
-        s.parked = true;
-        while s.epoch == epoch && !s.closed {
-            s = self.cv.wait(s).expect("ticker lock");
-        }
-        s.parked = false;
-        !s.closed
-    }
-
-    fn close(&self) {
-        self.state.lock().expect("ticker lock").closed = true;
-        self.cv.notify_one();
-    }
-}
-
 /// Runs spool file work (creating, appending, renaming, truncating, removing) on tokio's
 /// blocking pool. On the runtime's own threads it would hold up whatever else they run,
 /// the proxy's sessions included: truncating a file waits for its pages under writeback,
@@ -236,9 +190,6 @@ impl TickerWake {
 pub(crate) async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("spool file task panicked")
 }
-
-/// How often the ticker looks at idle sessions.
-const TICK: Duration = Duration::from_millis(50);
 
 impl Recorder {
     /// Opens the spool, starts the sealer threads and the uploader, and recovers what a
@@ -355,35 +306,4 @@ impl Inner {
     pub(crate) fn config(&self) -> &RecorderConfig {
         &self.config
     }
-}
-
-/// Flushes and age-seals idle sessions every `TICK` while any has an open segment with
-/// frames, and sleeps while none has; ends when the recorder is dropped.
-fn spawn_ticker(inner: Weak<Inner>, wake: Arc<TickerWake>) {
-    std::thread::Builder::new()
-        .name("gatehouse-spool-ticker".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(TICK);
-                // Read before looking at the sessions: a segment started after this
-                // keeps the ticker from sleeping.
-                let epoch = wake.epoch();
-                let Some(inner) = inner.upgrade() else { return };
-                let cores: Vec<_> = {
-                    let mut reg = inner.registry.lock().expect("registry lock");
-                    reg.retain(|_, w| w.strong_count() > 0);
-                    reg.values().filter_map(Weak::upgrade).collect()
-                };
-                drop(inner);
-                let now = Instant::now();
-                let mut busy = false;
-                for core in cores {
-                    busy |= core.lock().expect("session lock").tick(now);
-                }
-                if !busy && !wake.park(epoch) {
-                    return;
-                }
-            }
-        })
-        .expect("spawn ticker thread");
 }

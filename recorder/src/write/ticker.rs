@@ -1,0 +1,91 @@
+//! The spool ticker: a thread that flushes sessions whose frames waited the flush
+//! interval and seals segments that reached their age, every `TICK` while any session
+//! has an open segment with frames. With none, it sleeps until a segment's first frame
+//! wakes it, so an idle proxy makes no wake-ups for it.
+
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::Inner;
+
+/// How often the ticker looks at idle sessions.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How the ticker sleeps while no session has frames to flush or a segment to seal, and
+/// how a session wakes it: an idle proxy then makes no wake-ups at all.
+#[derive(Default)]
+pub(crate) struct TickerWake {
+    state: Mutex<WakeState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct WakeState {
+    /// Counts the segments that got their first frame: the ticker sleeps only if none
+    /// did since it last looked at the sessions.
+    epoch: u64,
+    parked: bool,
+    closed: bool,
+}
+
+impl TickerWake {
+    /// A session's open segment got its first frame: the ticker has work again.
+    pub(crate) fn poke(&self) {
+        let mut s = self.state.lock().expect("ticker lock");
+        s.epoch += 1;
+        if s.parked {
+            self.cv.notify_one();
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.state.lock().expect("ticker lock").epoch
+    }
+
+    /// Sleeps until a poke after `epoch` (at once if there was one); false once closed.
+    fn park(&self, epoch: u64) -> bool {
+        let mut s = self.state.lock().expect("ticker lock");
+        s.parked = true;
+        while s.epoch == epoch && !s.closed {
+            s = self.cv.wait(s).expect("ticker lock");
+        }
+        s.parked = false;
+        !s.closed
+    }
+
+    pub(super) fn close(&self) {
+        self.state.lock().expect("ticker lock").closed = true;
+        self.cv.notify_one();
+    }
+}
+
+/// Flushes and age-seals idle sessions every `TICK` while any has an open segment with
+/// frames, and sleeps while none has; ends when the recorder is dropped.
+pub(super) fn spawn_ticker(inner: Weak<Inner>, wake: Arc<TickerWake>) {
+    std::thread::Builder::new()
+        .name("gatehouse-spool-ticker".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                // Read before looking at the sessions: a segment started after this
+                // keeps the ticker from sleeping.
+                let epoch = wake.epoch();
+                let Some(inner) = inner.upgrade() else { return };
+                let cores: Vec<_> = {
+                    let mut reg = inner.registry.lock().expect("registry lock");
+                    reg.retain(|_, w| w.strong_count() > 0);
+                    reg.values().filter_map(Weak::upgrade).collect()
+                };
+                drop(inner);
+                let now = Instant::now();
+                let mut busy = false;
+                for core in cores {
+                    busy |= core.lock().expect("session lock").tick(now);
+                }
+                if !busy && !wake.park(epoch) {
+                    return;
+                }
+            }
+        })
+        .expect("spawn ticker thread");
+}
