@@ -19,8 +19,10 @@
 //!
 //! [`SessionWriter::write`] appends the encoded frame to the session's open segment in
 //! memory; every 64 KiB, and at least every [`RecorderConfig::flush_interval`] (200 ms),
-//! the new bytes are appended to the session's write-ahead file in the spool, so a
-//! process killed with SIGKILL loses at most that interval. A segment seals at
+//! the new bytes are appended to the session's write-ahead file in the spool (copied
+//! into the file's shared mapping: the page cache has them, and a killed process
+//! cannot take them along), so a process killed with SIGKILL loses at most that
+//! interval. A segment seals at
 //! [`RecorderConfig::seal_bytes`] (4 MiB raw) or [`RecorderConfig::seal_age`] (5 s at
 //! most; 2.5–5 s, spread per segment), whichever comes first; sealer threads compress it
 //! into the spool, and the uploader puts it in the store (retrying with backoff as long
@@ -98,9 +100,10 @@
 //! In format 1, `meta` holds the same fields as rows, frame after frame: `tag: u8,
 //! dt: LEB128`, then `cols: LEB128, rows: LEB128` or `len: LEB128`.
 //!
-//! The spool's write-ahead files hold the same fields as rows, frame after frame
-//! (`tag, dt, len, payload` or `tag, dt, cols, rows`), appended as frames arrive; sealing
-//! turns rows into columns.
+//! The spool's write-ahead files hold the open segment's columns in chunks, one per
+//! flush, each with the bytes every column gained since the previous one; sealing
+//! concatenates them. (Spool files of format 1 held rows, frame after frame: `tag, dt,
+//! len, payload` or `tag, dt, cols, rows`; they are still read.)
 #![warn(missing_docs)]
 
 pub mod asciicast;

@@ -2,23 +2,97 @@
 //! `.seg`); creating and deleting them costs an inode allocation and free each time, and
 //! on a busy ext4 an allocation can scan for recently deleted inodes for a good fraction
 //! of a millisecond — on the writer's path, for the WAL. Instead, a used file is
-//! truncated and renamed into `<spool>/.free/`, and the next file is renamed out of it:
-//! renames and truncation, no inode churn.
+//! renamed into `<spool>/.free/`, and the next file is renamed out of it: renames, no
+//! inode churn.
+//!
+//! WAL files are written through a shared mapping (see `wal`). A few of them are kept
+//! whole and mapped ([`MappedFile`]): the next segment overwrites pages that are already
+//! in the page cache, allocated on disk and mapped, so writing it costs a copy and
+//! nothing else (a fresh file costs a page fault, a zeroed page and a block reservation
+//! per 4 KiB; truncating or deleting it costs as much again). Other free files are
+//! truncated.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use memmap2::MmapMut;
+
 /// Free files kept at most: enough for every sealer and busy writer to find one, small
 /// enough that the pool's inodes do not matter.
 const KEEP: usize = 64;
+
+/// WAL files kept mapped at most, waiting for their segment's upload or free: about as
+/// many as segments are sealed and uploaded at once on a busy proxy (the ingest
+/// benchmark's four streaming sessions have up to 25 waiting). Their pages count in the
+/// process's resident memory (page cache the WAL needs anyway, which the kernel can
+/// write back and reclaim), up to this many segments' worth: 32 × 5.1 MiB at most with
+/// the default 4 MiB segments.
+const KEEP_MAPPED: usize = 32;
+
+/// Disk space is reserved for a WAL file in steps of this size before its mapping is
+/// written there: writing a page of a mapping that has no disk block behind it, on a
+/// full disk, would kill the process (SIGBUS) instead of failing the write.
+const RESERVE_STEP: u64 = 64 << 10;
+
+/// A WAL file and its shared mapping.
+#[derive(Debug)]
+pub(crate) struct MappedFile {
+    pub(crate) file: File,
+    pub(crate) map: MmapMut,
+    /// Bytes from the start that have disk space reserved.
+    reserved: u64,
+}
+
+impl MappedFile {
+    /// Makes sure bytes up to `end` have disk space (reserving in steps), so that writing
+    /// them through the mapping cannot fault for want of space.
+    pub(crate) fn reserve(&mut self, end: u64) -> std::io::Result<()> {
+        if end <= self.reserved {
+            return Ok(());
+        }
+        let to = end.div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        allocate(&self.file, self.reserved, to - self.reserved)?;
+        self.reserved = to;
+        Ok(())
+    }
+}
+
+/// `fallocate` that keeps the file's size: the range gets disk blocks (read as zeros).
+fn allocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: a plain system call on a file descriptor we own.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset as libc::off_t, len as libc::off_t) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Mapped {
+    /// Free mapped files, under their names in `.free`.
+    free: Vec<(PathBuf, MappedFile)>,
+    /// WAL files of sealed segments, until the spool discards them: their mapping (if
+    /// kept) and the bytes they hold.
+    retired: HashMap<PathBuf, (Option<MappedFile>, u64)>,
+    /// Mappings in `retired`.
+    retired_mapped: usize,
+}
 
 #[derive(Debug)]
 pub(crate) struct FilePool {
     dir: PathBuf,
     free: Mutex<Vec<PathBuf>>,
     next: AtomicU64,
+    mapped: Mutex<Mapped>,
 }
 
 impl FilePool {
@@ -41,16 +115,47 @@ impl FilePool {
                 }
             }
         }
-        FilePool { dir, free: Mutex::new(free), next: AtomicU64::new(next) }
+        FilePool { dir, free: Mutex::new(free), next: AtomicU64::new(next), mapped: Mutex::default() }
     }
 
-    /// Opens `path` for appending: a recycled (empty) file renamed there, or a new one.
-    pub(crate) fn open_append(&self, path: &Path) -> std::io::Result<File> {
+    /// Opens `path` as a WAL file mapped for writing, at least `capacity` bytes long:
+    /// a kept mapped file renamed there, or a recycled (emptied) or new one. A kept file
+    /// still holds its last segment's bytes; the caller made sure (see `wal::forget`)
+    /// that they do not read as frames.
+    pub(crate) fn open_mapped(&self, path: &Path, capacity: u64) -> std::io::Result<MappedFile> {
+        let kept = self.mapped.lock().expect("pool lock").free.pop();
+        if let Some((free, m)) = kept {
+            if m.map.len() as u64 >= capacity && fs::rename(&free, path).is_ok() {
+                return Ok(m);
+            }
+            drop(m);
+            let _ = fs::remove_file(&free);
+        }
         self.claim(path);
-        OpenOptions::new().create(true).append(true).open(path)
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        if file.metadata()?.len() < capacity {
+            file.set_len(capacity)?;
+        }
+        // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
+        // (the pool truncates files only once their mapping is gone).
+        let map = unsafe { MmapMut::map_mut(&file)? };
+        Ok(MappedFile { file, map, reserved: 0 })
     }
 
-    /// Opens `path` truncated for writing, recycled like [`FilePool::open_append`].
+    /// A sealed segment's WAL file: kept mapped (while fewer than [`KEEP_MAPPED`] are)
+    /// until it is discarded, with the bytes it holds.
+    pub(crate) fn retire(&self, path: PathBuf, m: MappedFile, bytes: u64) {
+        let mut mapped = self.mapped.lock().expect("pool lock");
+        let keep = mapped.free.len() + mapped.retired_mapped < KEEP_MAPPED;
+        mapped.retired_mapped += usize::from(keep);
+        let old = mapped.retired.insert(path, (keep.then_some(m), bytes));
+        if let Some((Some(_), _)) = old {
+            mapped.retired_mapped -= 1;
+        }
+    }
+
+    /// Opens `path` truncated for writing: a recycled (empty) file renamed there, or a
+    /// new one.
     pub(crate) fn create(&self, path: &Path) -> std::io::Result<File> {
         self.claim(path);
         OpenOptions::new().create(true).write(true).truncate(true).open(path)
@@ -64,11 +169,40 @@ impl FilePool {
         }
     }
 
+    /// Keeps a used file for reuse (or deletes it when the pool is full). A retired WAL
+    /// file that is still mapped stays whole and mapped, once `forget` has made its
+    /// contents unreadable as frames; others are emptied. Returns the bytes it held
+    /// (see [`file_bytes`]); 0 if it was gone.
+    pub(crate) fn recycle(&self, path: &Path, forget: impl FnOnce(&mut MmapMut)) -> u64 {
+        let retired = {
+            let mut mapped = self.mapped.lock().expect("pool lock");
+            let r = mapped.retired.remove(path);
+            if let Some((Some(_), _)) = r {
+                mapped.retired_mapped -= 1;
+            }
+            r
+        };
+        if let Some((m, bytes)) = retired {
+            if let Some(mut m) = m {
+                forget(&mut m.map);
+                let spare = self.dir.join(self.next.fetch_add(1, Ordering::Relaxed).to_string());
+                let mut mapped = self.mapped.lock().expect("pool lock");
+                if mapped.free.len() + mapped.retired_mapped < KEEP_MAPPED && fs::rename(path, &spare).is_ok() {
+                    mapped.free.push((spare, m));
+                    return bytes;
+                }
+            }
+            self.recycle_file(path);
+            return bytes;
+        }
+        self.recycle_file(path)
+    }
+
     /// Empties a used file and keeps it for reuse (or deletes it when the pool is full).
     /// Returns the bytes it held; 0 if it was gone.
-    pub(crate) fn recycle(&self, path: &Path) -> u64 {
+    fn recycle_file(&self, path: &Path) -> u64 {
         let Ok(meta) = fs::metadata(path) else { return 0 };
-        let size = meta.len();
+        let size = file_bytes(path, &meta);
         let mut free = self.free.lock().expect("pool lock");
         if free.len() < KEEP {
             let spare = self.dir.join(self.next.fetch_add(1, Ordering::Relaxed).to_string());
@@ -90,6 +224,14 @@ impl FilePool {
     }
 }
 
+/// What a spool file counts for in the spool's budget: its length, but for a WAL file
+/// its disk blocks when fewer (it is as long as a segment can grow, with holes where
+/// nothing was written).
+pub(crate) fn file_bytes(path: &Path, meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    if path.extension().is_some_and(|e| e == "wal") { meta.len().min(meta.blocks() * 512) } else { meta.len() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,19 +241,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = FilePool::open(dir.path());
         let a = dir.path().join("a.wal");
-        std::io::Write::write_all(&mut pool.open_append(&a).unwrap(), b"hello").unwrap();
+        std::io::Write::write_all(&mut pool.create(&a).unwrap(), b"hello").unwrap();
         use std::os::unix::fs::MetadataExt;
         let inode = fs::metadata(&a).unwrap().ino();
-        assert_eq!(pool.recycle(&a), 5);
+        assert_eq!(pool.recycle(&a, |_| {}), 5);
         assert!(!a.exists());
         let b = dir.path().join("b.seg");
         std::io::Write::write_all(&mut pool.create(&b).unwrap(), b"x").unwrap();
         assert_eq!(fs::metadata(&b).unwrap().ino(), inode, "the same file, renamed");
         assert_eq!(fs::read(&b).unwrap(), b"x", "and emptied first");
         // A restart finds the pool again.
-        assert_eq!(pool.recycle(&b), 1);
+        assert_eq!(pool.recycle(&b, |_| {}), 1);
         let again = FilePool::open(dir.path());
         assert_eq!(again.free.lock().unwrap().len(), 1);
-        assert_eq!(pool.recycle(&dir.path().join("missing")), 0);
+        assert_eq!(pool.recycle(&dir.path().join("missing"), |_| {}), 0);
     }
 }

@@ -280,7 +280,8 @@ impl Core {
         let new = self.wal.unflushed(&self.cols) as u64;
         if new > 0 {
             let path = spool::wal_path(&self.shared.dir, self.seq);
-            let headers = self.wal.flush(&self.inner.spool, &path, &self.cols)?;
+            let capacity = segment_capacity(self.inner.config().seal_bytes);
+            let headers = self.wal.flush(&self.inner.spool, &path, capacity, &self.cols)?;
             self.inner.spool.add(headers);
             if !self.spilled {
                 if self.inner.memory.try_take(new) {
@@ -306,7 +307,7 @@ impl Core {
             return Ok(());
         }
         self.flush()?;
-        self.wal.close();
+        self.wal.close(&self.inner.spool, &spool::wal_path(&self.shared.dir, self.seq));
         let next = if full {
             Columns::with_buffer(self.inner.memory.buffer(segment_capacity(self.inner.config().seal_bytes)))
         } else {

@@ -8,10 +8,13 @@
 //! - `segments.log`: one JSON line per segment the store acknowledged since the last
 //!   time `manifest.json` was saved (appended instead of rewriting the manifest, whose
 //!   segment list grows with the session, after every segment);
-//! - `NNNNNNNN.wal`: the frames of a segment (see `wal`), append-only; it stays until
-//!   the store has the segment, unless the sealed segment was spooled:
+//! - `NNNNNNNN.wal`: the frames of a segment (see `wal`), written through a mapping,
+//!   as long as a segment can grow; it stays until the store has the segment, unless
+//!   the sealed segment was spooled:
 //! - `NNNNNNNN.seg`: a sealed segment waiting for upload, written when the memory budget
 //!   or a store outage keeps it from waiting in memory.
+//!
+//! - `.free/`: used files waiting for reuse (see `pool`).
 //!
 //! Space is accounted in one counter against the configured limit.
 
@@ -23,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::pool::FilePool;
+use super::pool::{FilePool, MappedFile, file_bytes};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SegmentInfo};
 
@@ -40,14 +43,21 @@ impl Spool {
     /// Opens (creating) the spool directory; counts what is already in it.
     pub(crate) fn open(dir: &Path, limit: u64) -> Result<Spool> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let used = dir_size(dir);
+        // The pool first: it empties the free files a previous process left.
         let pool = FilePool::open(dir);
+        let used = dir_size(dir);
         Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used), pool })
     }
 
-    /// Opens a spool file for appending (a recycled one when there is one).
-    pub(crate) fn open_append(&self, path: &Path) -> Result<File> {
-        self.pool.open_append(path).map_err(|e| Error::io(path, e))
+    /// Opens a WAL file mapped for writing, at least `capacity` bytes long (a recycled
+    /// one when there is one).
+    pub(crate) fn open_wal(&self, path: &Path, capacity: u64) -> Result<MappedFile> {
+        self.pool.open_mapped(path, capacity).map_err(|e| Error::io(path, e))
+    }
+
+    /// A sealed segment's WAL file, holding `bytes`, until [`Spool::discard`].
+    pub(crate) fn retire_wal(&self, path: PathBuf, file: MappedFile, bytes: u64) {
+        self.pool.retire(path, file, bytes);
     }
 
     /// Writes a sealed segment atomically (temp file + rename), so a crash leaves either
@@ -62,7 +72,7 @@ impl Spool {
 
     /// Gives a used spool file back (emptied, for reuse) and its bytes to the budget.
     pub(crate) fn discard(&self, path: &Path) {
-        self.release(self.pool.recycle(path));
+        self.release(self.pool.recycle(path, |map| super::wal::forget(map)));
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -156,7 +166,7 @@ fn dir_size(dir: &Path) -> u64 {
         .flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Ok(_) => e.metadata().map(|m| file_bytes(&e.path(), &m)).unwrap_or(0),
             Err(_) => 0,
         })
         .sum()

@@ -1,24 +1,34 @@
-//! The spool's write-ahead files (`NNNNNNNN.wal`), format 2: what reaches the disk
-//! before anything else, so that a killed process loses only the last flush interval.
+//! The spool's write-ahead files (`NNNNNNNN.wal`), format 3: what reaches the page
+//! cache before anything else, so that a killed process loses only the last flush
+//! interval.
 //!
 //! ```text
-//! header: magic "GHWAL\r\n\x1a" (8) | format version u16 LE (2) | 0u16
-//! chunk:  meta_len u32 LE | out_len u32 LE | other_len u32 LE | meta | out | other
+//! header: magic "GHWAL\r\n\x1a" (8) | format version u16 LE (2) | 0u16 | nonce u64 LE
+//! chunk:  nonce u64 LE | meta_len u32 LE | out_len u32 LE | other_len u32 LE | meta | out | other
 //! ```
 //!
 //! Each flush appends one chunk: the bytes each column of the open segment gained since
-//! the previous flush (see `columns`), written from the columns themselves with one
-//! vectored write. The chunks' columns, concatenated, are the segment body's columns, so
-//! sealing from the file is concatenation. A kill mid-write leaves at worst a short last
-//! chunk, which reading drops; a chunk whose frame headers do not account for its
-//! payload bytes ends the reading too (a disk fault, never a kill).
+//! the previous flush (see `columns`). The chunks' columns, concatenated, are the segment
+//! body's columns, so sealing from the file is concatenation.
 //!
-//! Format 1 files (no header; one row per frame, see `codec`) are still read.
+//! The file is written through a shared mapping, as long as a segment can grow, and
+//! files are reused (see `pool`): writing a chunk is a copy into pages that are already
+//! there, with no system call. A reused file still holds an older segment's chunks past
+//! the end of the new ones, so every chunk carries the file's nonce, a random number
+//! drawn when the file header is written, and reading stops at the first chunk that does
+//! not. A chunk's nonce is written after the rest of it: a kill mid-copy leaves a chunk
+//! that does not count. A file whose header nonce is 0 holds no frames: that is how a
+//! file is emptied for reuse ([`forget`]), and a fresh file reads so too.
+//!
+//! Formats 1 (no header; one row per frame, see `codec`) and 2 (format 3 without the
+//! nonces, append-only) are still read.
 
-use std::fs::File;
-use std::io::{IoSlice, Write};
+use std::hash::{BuildHasher, Hasher};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{Ordering, fence};
 
+use super::pool::MappedFile;
 use super::spool::Spool;
 use crate::codec::{EVENT, INPUT, MARKER, OUTPUT, RESIZE, read_varint};
 use crate::columns::{BODY_HEADER, Columns};
@@ -27,21 +37,34 @@ use crate::frame::{Event, FrameData};
 
 const MAGIC: [u8; 8] = *b"GHWAL\r\n\x1a";
 /// Spool file format written by this code.
-pub(crate) const FORMAT: u16 = 2;
-const FILE_HEADER: usize = 12;
-const CHUNK_HEADER: usize = 12;
+pub(crate) const FORMAT: u16 = 3;
+const FILE_HEADER: usize = 20;
+const CHUNK_HEADER: usize = 20;
+/// Format 2's headers: no nonces.
+const FILE_HEADER_2: usize = 12;
+const CHUNK_HEADER_2: usize = 12;
 
 /// The open segment's file, and how much of each column it already holds.
 #[derive(Debug)]
 pub(crate) struct WalWriter {
-    file: Option<File>,
+    file: Option<MappedFile>,
+    /// Bytes of the file in use: the header and whole chunks.
+    at: usize,
+    nonce: u64,
     done: [usize; 3],
 }
 
 impl Default for WalWriter {
     fn default() -> Self {
-        WalWriter { file: None, done: [BODY_HEADER, 0, 0] }
+        WalWriter { file: None, at: 0, nonce: 0, done: [BODY_HEADER, 0, 0] }
     }
+}
+
+/// A random, non-zero number: the std hasher's keys come from the OS's random source.
+fn new_nonce() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish().max(1)
 }
 
 impl WalWriter {
@@ -59,29 +82,61 @@ impl WalWriter {
         self.tails(cols).iter().map(|t| t.len()).sum()
     }
 
-    /// Appends what the file lacks as one chunk, creating the file (with its header) on
-    /// first use. Returns the header bytes written, which no frame reserved.
-    pub(crate) fn flush(&mut self, spool: &Spool, path: &Path, cols: &Columns) -> Result<u64> {
+    /// Appends what the file lacks as one chunk, opening the file (`capacity` bytes,
+    /// with its header) on first use. Returns the header bytes written, which no frame
+    /// reserved.
+    pub(crate) fn flush(&mut self, spool: &Spool, path: &Path, capacity: usize, cols: &Columns) -> Result<u64> {
         let [meta, out, other] = self.tails(cols);
         if meta.is_empty() {
             return Ok(0);
         }
         let mut overhead = CHUNK_HEADER;
-        let mut file_header = Vec::new();
         if self.file.is_none() {
-            self.file = Some(spool.open_append(path)?);
-            file_header.extend_from_slice(&MAGIC);
-            file_header.extend_from_slice(&FORMAT.to_le_bytes());
-            file_header.extend_from_slice(&[0, 0]);
+            let mut file = spool.open_wal(path, (capacity + FILE_HEADER) as u64)?;
+            file.reserve(FILE_HEADER as u64).map_err(|e| Error::io(path, e))?;
+            self.nonce = new_nonce();
+            let mut header = [0u8; 12];
+            header[..8].copy_from_slice(&MAGIC);
+            header[8..10].copy_from_slice(&FORMAT.to_le_bytes());
+            file.map[..12].copy_from_slice(&header);
+            fence(Ordering::Release);
+            file.map[12..FILE_HEADER].copy_from_slice(&self.nonce.to_le_bytes());
+            self.file = Some(file);
+            self.at = FILE_HEADER;
             overhead += FILE_HEADER;
         }
-        let mut chunk = [0u8; CHUNK_HEADER];
-        for (i, col) in [meta, out, other].iter().enumerate() {
-            chunk[4 * i..4 * i + 4].copy_from_slice(&(col.len() as u32).to_le_bytes());
-        }
         let file = self.file.as_mut().expect("just opened");
-        let mut parts = [IoSlice::new(&file_header), IoSlice::new(&chunk), IoSlice::new(meta), IoSlice::new(out), IoSlice::new(other)];
-        write_all_vectored(file, &mut parts).map_err(|e| Error::io(path, e))?;
+        let len = CHUNK_HEADER + meta.len() + out.len() + other.len();
+        let mut lens = [0u8; CHUNK_HEADER - 8];
+        for (i, col) in [meta, out, other].iter().enumerate() {
+            lens[4 * i..4 * i + 4].copy_from_slice(&(col.len() as u32).to_le_bytes());
+        }
+        let (at, end) = (self.at, self.at + len);
+        let nonce = self.nonce.to_le_bytes();
+        if end <= file.map.len() {
+            file.reserve(end as u64).map_err(|e| Error::io(path, e))?;
+            let chunk = &mut file.map[at..end];
+            let mut pos = CHUNK_HEADER;
+            for col in [meta, out, other] {
+                chunk[pos..pos + col.len()].copy_from_slice(col);
+                pos += col.len();
+            }
+            chunk[8..CHUNK_HEADER].copy_from_slice(&lens);
+            // The nonce last: the chunk counts only once the rest of it is there.
+            fence(Ordering::Release);
+            chunk[..8].copy_from_slice(&nonce);
+        } else {
+            // Past the mapping (a segment that outgrew its capacity with one huge frame):
+            // plain writes, extending the file, the nonce last all the same.
+            let mut rest = Vec::with_capacity(len - 8);
+            rest.extend_from_slice(&lens);
+            for col in [meta, out, other] {
+                rest.extend_from_slice(col);
+            }
+            let f = &file.file;
+            f.write_all_at(&rest, at as u64 + 8).and_then(|()| f.write_all_at(&nonce, at as u64)).map_err(|e| Error::io(path, e))?;
+        }
+        self.at = end;
         self.done = [cols.out.len().max(BODY_HEADER), cols.meta.len(), cols.other.len()];
         Ok(overhead as u64)
     }
@@ -91,24 +146,22 @@ impl WalWriter {
         self.done = [BODY_HEADER, 0, 0];
     }
 
-    /// The segment is sealed: the next one starts a new file.
-    pub(crate) fn close(&mut self) {
+    /// The segment is sealed: its file goes to the spool until the segment is safe in
+    /// the store, and the next segment starts a new one.
+    pub(crate) fn close(&mut self, spool: &Spool, path: &Path) {
+        if let Some(file) = self.file.take() {
+            spool.retire_wal(path.to_path_buf(), file, self.at as u64);
+        }
         *self = WalWriter::default();
     }
 }
 
-/// `Write::write_all_vectored` (not stable yet): one syscall unless the kernel takes less.
-fn write_all_vectored(file: &mut File, mut parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
-    IoSlice::advance_slices(&mut parts, 0);
-    while !parts.is_empty() {
-        match file.write_vectored(parts) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut parts, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Empties a mapped WAL file for reuse: its header's nonce becomes 0, so that none of
+/// its chunks reads as frames, wherever the file goes next.
+pub(crate) fn forget(map: &mut [u8]) {
+    if map.len() >= FILE_HEADER && map[..8] == MAGIC {
+        map[12..FILE_HEADER].fill(0);
     }
-    Ok(())
 }
 
 /// Reads a spool file's frames into `cols`, up to a torn or damaged part; returns what
@@ -118,20 +171,43 @@ pub(crate) fn read(bytes: &[u8], cols: &mut Columns) -> Option<String> {
     if bytes[..n] != MAGIC[..n] {
         return read_rows(bytes, cols);
     }
-    if bytes.len() < FILE_HEADER {
+    if bytes.len() < FILE_HEADER_2 {
         return Some("truncated: the file header is incomplete".into());
     }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT {
-        return Some(format!("spool file format {version}, this build reads 1 and {FORMAT}"));
+    match u16::from_le_bytes([bytes[8], bytes[9]]) {
+        2 => read_chunks(bytes, FILE_HEADER_2, None, cols),
+        FORMAT => {
+            let Some(nonce) = bytes.get(12..FILE_HEADER) else {
+                return Some("truncated: the file header is incomplete".into());
+            };
+            if nonce == [0; 8] {
+                return None;
+            }
+            read_chunks(bytes, FILE_HEADER, Some(nonce), cols)
+        }
+        version => Some(format!("spool file format {version}, this build reads 1 to {FORMAT}")),
     }
-    let mut pos = FILE_HEADER;
+}
+
+/// The chunks from `pos` on: format 3's (each carrying `nonce`) or format 2's.
+fn read_chunks(bytes: &[u8], mut pos: usize, nonce: Option<&[u8]>, cols: &mut Columns) -> Option<String> {
+    let header_len = if nonce.is_some() { CHUNK_HEADER } else { CHUNK_HEADER_2 };
     while pos < bytes.len() {
         let torn = || Some(format!("truncated: the last chunk (at byte {pos}) is incomplete"));
-        let Some(header) = bytes.get(pos..pos + CHUNK_HEADER) else { return torn() };
+        let Some(mut header) = bytes.get(pos..pos + header_len) else {
+            // Format 3: the mapping's unused tail, too short for a chunk.
+            return if nonce.is_some() { None } else { torn() };
+        };
+        if let Some(nonce) = nonce {
+            if header[..8] != *nonce {
+                // An older segment's chunk, a chunk cut short by a kill, or never written.
+                return None;
+            }
+            header = &header[8..];
+        }
         let len = |i: usize| u32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap()) as usize;
         let (meta_len, out_len, other_len) = (len(0), len(1), len(2));
-        let start = pos + CHUNK_HEADER;
+        let start = pos + header_len;
         let end = start.checked_add(meta_len + out_len + other_len).filter(|&e| e <= bytes.len());
         let Some(end) = end else { return torn() };
         let (meta, rest) = bytes[start..end].split_at(meta_len);
@@ -203,22 +279,42 @@ mod tests {
     use crate::columns::tests::sample;
     use crate::frame::Frame;
 
-    /// Writes `frames` through a WalWriter, flushing after the frames whose index is in
-    /// `flush_after`; returns the file's bytes.
-    fn spooled(frames: &[Frame], flush_after: &[usize]) -> Vec<u8> {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
-        let path = dir.path().join("00000000.wal");
+    /// Writes `frames` through a WalWriter into `path` of `spool`, with room for
+    /// `capacity` bytes in its mapping, flushing after the frames whose index is in
+    /// `flush_after`; returns the bytes the file holds (its used part).
+    fn spool_frames(spool: &Spool, path: &Path, capacity: usize, frames: &[Frame], flush_after: &[usize]) -> Vec<u8> {
         let (mut cols, mut wal) = (Columns::default(), WalWriter::default());
         for (i, f) in frames.iter().enumerate() {
             cols.push(f.t, &f.data);
             if flush_after.contains(&i) {
-                wal.flush(&spool, &path, &cols).unwrap();
+                wal.flush(spool, path, capacity, &cols).unwrap();
                 assert_eq!(wal.unflushed(&cols), 0);
             }
         }
-        wal.flush(&spool, &path, &cols).unwrap();
-        std::fs::read(&path).unwrap()
+        wal.flush(spool, path, capacity, &cols).unwrap();
+        let used = wal.at;
+        wal.close(spool, path);
+        let bytes = std::fs::read(path).unwrap();
+        assert!(bytes.len() >= used);
+        bytes[..used].to_vec()
+    }
+
+    fn spooled(frames: &[Frame], flush_after: &[usize]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        spool_frames(&spool, &dir.path().join("00000000.wal"), 1 << 16, frames, flush_after)
+    }
+
+    /// Where a format 3 file's chunks start.
+    fn chunk_starts(bytes: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut pos = FILE_HEADER;
+        while pos < bytes.len() {
+            starts.push(pos);
+            let len = |i: usize| u32::from_le_bytes(bytes[pos + 8 + 4 * i..pos + 12 + 4 * i].try_into().unwrap()) as usize;
+            pos += CHUNK_HEADER + len(0) + len(1) + len(2);
+        }
+        starts
     }
 
     fn read_all(bytes: &[u8]) -> (Vec<u8>, Option<String>) {
@@ -233,6 +329,61 @@ mod tests {
         for flushes in [&[][..], &[0, 1, 2, 3, 4, 5], &[2, 4]] {
             let bytes = spooled(&frames, flushes);
             assert_eq!(read_all(&bytes), (body_of(&frames).0, None), "flushes {flushes:?}");
+        }
+    }
+
+    #[test]
+    fn the_whole_file_reads_as_its_chunks_mapped_or_past_the_mapping() {
+        let frames = sample();
+        // Capacity 0: every chunk lies past the mapping, written with plain writes; 40:
+        // the first chunk fits, the others do not.
+        for capacity in [0, 40, 1 << 16] {
+            let dir = tempfile::tempdir().unwrap();
+            let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+            let path = dir.path().join("00000000.wal");
+            spool_frames(&spool, &path, capacity, &frames, &[0, 2, 4]);
+            // The file as recovery reads it, unused tail included.
+            let whole = std::fs::read(&path).unwrap();
+            assert_eq!(read_all(&whole), (body_of(&frames).0, None), "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn a_reused_file_reads_as_its_new_chunks_only() {
+        let frames = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        let (a, b) = (dir.path().join("00000000.wal"), dir.path().join("00000001.wal"));
+        let first = spool_frames(&spool, &a, 1 << 16, &frames, &[0, 1, 2, 3, 4, 5]);
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(&a).unwrap().ino();
+        spool.discard(&a);
+        assert!(!a.exists());
+        // Fewer frames in fewer chunks: the old chunks are still there past them.
+        let second = spool_frames(&spool, &b, 1 << 16, &frames[..2], &[]);
+        assert_eq!(std::fs::metadata(&b).unwrap().ino(), inode, "the same file, reused mapped");
+        assert!(second.len() < first.len());
+        let whole = std::fs::read(&b).unwrap();
+        assert_eq!(whole[second.len()..first.len()], first[second.len()..], "the old chunks' bytes are still in the file");
+        assert_eq!(read_all(&whole), (body_of(&frames[..2]).0, None));
+        // Emptied for reuse and not yet written: no frames at all.
+        spool.discard(&b);
+        let free = std::fs::read_dir(dir.path().join(".free")).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(read_all(&std::fs::read(free).unwrap()), (body_of(&[]).0, None));
+    }
+
+    #[test]
+    fn a_chunk_whose_nonce_was_not_written_does_not_count() {
+        let frames = sample();
+        let bytes = spooled(&frames, &[2, 4]);
+        // A kill after the third chunk's bytes but before its nonce: the file holds
+        // whatever was there before (zeros in a new file, another nonce in a reused one).
+        let third = chunk_starts(&bytes)[2];
+        assert_eq!(read_all(&bytes[..third]), (body_of(&frames[..5]).0, None));
+        for stale in [[0u8; 8], 7u64.to_le_bytes()] {
+            let mut torn = bytes.clone();
+            torn[third..third + 8].copy_from_slice(&stale);
+            assert_eq!(read_all(&torn), (body_of(&frames[..5]).0, None));
         }
     }
 
@@ -273,14 +424,32 @@ mod tests {
     }
 
     #[test]
+    fn format_2_files_are_still_read() {
+        let frames = sample();
+        let v3 = spooled(&frames, &[1, 3]);
+        // The same file in format 2: version 2, no nonces.
+        let mut v2 = v3[..FILE_HEADER_2].to_vec();
+        v2[8..10].copy_from_slice(&2u16.to_le_bytes());
+        let mut starts = chunk_starts(&v3);
+        starts.push(v3.len());
+        for w in starts.windows(2) {
+            v2.extend_from_slice(&v3[w[0] + 8..w[1]]);
+        }
+        assert_eq!(read_all(&v2), (body_of(&frames).0, None));
+        let (body, damage) = read_all(&v2[..v2.len() - 1]);
+        assert_eq!(body, body_of(&frames[..4]).0);
+        assert!(damage.unwrap().starts_with("truncated"));
+    }
+
+    #[test]
     fn damage_inside_a_chunk_stops_the_reading_there() {
         let frames = sample();
         let mut bytes = spooled(&frames, &[2, 4]);
         // The second chunk's meta column claims a byte of its output column: the chunk
         // keeps its length, its frame headers no longer parse.
-        let second = FILE_HEADER + CHUNK_HEADER + crate::columns::tests::body_v1(&frames[..3]).len() - BODY_HEADER;
-        bytes[second] += 1;
-        bytes[second + 4] -= 1;
+        let second = chunk_starts(&bytes)[1];
+        bytes[second + 8] += 1;
+        bytes[second + 12] -= 1;
         let (body, damage) = read_all(&bytes);
         assert_eq!(body, body_of(&frames[..3]).0);
         assert!(damage.unwrap().contains(&format!("chunk at byte {second}")));
