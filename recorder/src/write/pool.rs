@@ -44,19 +44,33 @@ pub(crate) struct MappedFile {
     pub(crate) map: MmapMut,
     /// Bytes from the start that have disk space reserved.
     reserved: u64,
+    /// The file system has no `fallocate`.
+    unreservable: bool,
 }
 
 impl MappedFile {
     /// Makes sure bytes up to `end` have disk space (reserving in steps), so that writing
-    /// them through the mapping cannot fault for want of space.
-    pub(crate) fn reserve(&mut self, end: u64) -> std::io::Result<()> {
+    /// them through the mapping cannot fault for want of space. `Ok(false)`: the file
+    /// system cannot reserve space, and the caller writes with plain writes instead.
+    pub(crate) fn reserve(&mut self, end: u64) -> std::io::Result<bool> {
         if end <= self.reserved {
-            return Ok(());
+            return Ok(true);
+        }
+        if self.unreservable {
+            return Ok(false);
         }
         let to = end.div_ceil(RESERVE_STEP) * RESERVE_STEP;
-        allocate(&self.file, self.reserved, to - self.reserved)?;
-        self.reserved = to;
-        Ok(())
+        match allocate(&self.file, self.reserved, to - self.reserved) {
+            Ok(()) => {
+                self.reserved = to;
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                self.unreservable = true;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -139,7 +153,7 @@ impl FilePool {
         // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
         // (the pool truncates files only once their mapping is gone).
         let map = unsafe { MmapMut::map_mut(&file)? };
-        Ok(MappedFile { file, map, reserved: 0 })
+        Ok(MappedFile { file, map, reserved: 0, unreservable: false })
     }
 
     /// A sealed segment's WAL file: kept mapped (while fewer than [`KEEP_MAPPED`] are)

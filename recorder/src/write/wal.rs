@@ -93,14 +93,19 @@ impl WalWriter {
         let mut overhead = CHUNK_HEADER;
         if self.file.is_none() {
             let mut file = spool.open_wal(path, (capacity + FILE_HEADER) as u64)?;
-            file.reserve(FILE_HEADER as u64).map_err(|e| Error::io(path, e))?;
             self.nonce = new_nonce();
             let mut header = [0u8; 12];
             header[..8].copy_from_slice(&MAGIC);
             header[8..10].copy_from_slice(&FORMAT.to_le_bytes());
-            file.map[..12].copy_from_slice(&header);
-            fence(Ordering::Release);
-            file.map[12..FILE_HEADER].copy_from_slice(&self.nonce.to_le_bytes());
+            let nonce = self.nonce.to_le_bytes();
+            if file.reserve(FILE_HEADER as u64).map_err(|e| Error::io(path, e))? {
+                file.map[..12].copy_from_slice(&header);
+                fence(Ordering::Release);
+                file.map[12..FILE_HEADER].copy_from_slice(&nonce);
+            } else {
+                let f = &file.file;
+                f.write_all_at(&header, 0).and_then(|()| f.write_all_at(&nonce, 12)).map_err(|e| Error::io(path, e))?;
+            }
             self.file = Some(file);
             self.at = FILE_HEADER;
             overhead += FILE_HEADER;
@@ -113,8 +118,7 @@ impl WalWriter {
         }
         let (at, end) = (self.at, self.at + len);
         let nonce = self.nonce.to_le_bytes();
-        if end <= file.map.len() {
-            file.reserve(end as u64).map_err(|e| Error::io(path, e))?;
+        if end <= file.map.len() && file.reserve(end as u64).map_err(|e| Error::io(path, e))? {
             let chunk = &mut file.map[at..end];
             let mut pos = CHUNK_HEADER;
             for col in [meta, out, other] {
@@ -126,8 +130,9 @@ impl WalWriter {
             fence(Ordering::Release);
             chunk[..8].copy_from_slice(&nonce);
         } else {
-            // Past the mapping (a segment that outgrew its capacity with one huge frame):
-            // plain writes, extending the file, the nonce last all the same.
+            // Past the mapping (a segment that outgrew its capacity with one huge frame),
+            // or on a file system that cannot reserve disk space: plain writes (extending
+            // the file), the nonce last all the same.
             let mut rest = Vec::with_capacity(len - 8);
             rest.extend_from_slice(&lens);
             for col in [meta, out, other] {
