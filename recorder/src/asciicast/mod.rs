@@ -81,7 +81,8 @@ impl Header {
     }
 
     /// The header to export a stored session with. Sessions without a known size get the
-    /// classic 80×24.
+    /// classic 80×24, and so does a zero width or height (`ssh -tt` from a script asks
+    /// for a 0×0 terminal, which no player can show).
     pub fn from_manifest(manifest: &Manifest) -> Header {
         let meta = &manifest.meta;
         let mut env = BTreeMap::new();
@@ -90,8 +91,8 @@ impl Header {
         }
         Header {
             version: 2,
-            cols: meta.cols.unwrap_or(80),
-            rows: meta.rows.unwrap_or(24),
+            cols: meta.cols.filter(|&c| c > 0).unwrap_or(80),
+            rows: meta.rows.filter(|&r| r > 0).unwrap_or(24),
             timestamp: Some(manifest.started_at),
             title: meta.title.clone(),
             command: meta.command.clone(),
@@ -400,6 +401,19 @@ impl Utf8Carry {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_session_without_a_usable_size_exports_as_80_by_24() {
+        let mut m = Manifest::new(uuid::Uuid::nil(), crate::manifest::SessionMeta::default(), time::OffsetDateTime::UNIX_EPOCH);
+        let size = |m: &Manifest| (Header::from_manifest(m).cols, Header::from_manifest(m).rows);
+        assert_eq!(size(&m), (80, 24));
+        (m.meta.cols, m.meta.rows) = (Some(0), Some(0));
+        assert_eq!(size(&m), (80, 24));
+        (m.meta.cols, m.meta.rows) = (Some(132), Some(0));
+        assert_eq!(size(&m), (132, 24));
+        (m.meta.cols, m.meta.rows) = (Some(100), Some(30));
+        assert_eq!(size(&m), (100, 30));
+    }
+
     use super::*;
 
     #[test]
