@@ -313,10 +313,12 @@ impl Encoder {
     }
 
     /// The line for one frame, newline included; `None` for frames this version cannot
-    /// express (structured events in v2) or output held back waiting for the rest of a
-    /// UTF-8 character.
+    /// express (structured events in v2), a resize to no width or height (no player can
+    /// show one; the header says 80×24 then, see [`Header::from_manifest`]) or output
+    /// held back waiting for the rest of a UTF-8 character.
     pub fn frame(&mut self, frame: &Frame) -> Option<String> {
         let (code, data) = match &frame.data {
+            FrameData::Resize { cols: 0, .. } | FrameData::Resize { rows: 0, .. } => return None,
             FrameData::Output(bytes) => ("o", self.output.push(bytes)?),
             FrameData::Input(bytes) => ("i", self.input.push(bytes)?),
             FrameData::Resize { cols, rows } => ("r", format!("{cols}x{rows}")),
@@ -412,6 +414,11 @@ mod tests {
         assert_eq!(size(&m), (132, 24));
         (m.meta.cols, m.meta.rows) = (Some(100), Some(30));
         assert_eq!(size(&m), (100, 30));
+        // And the 0×0 resize such a session starts with is left out.
+        let mut enc = Encoder::new(Version::V2);
+        assert_eq!(enc.frame(&Frame { t: 1, data: FrameData::Resize { cols: 0, rows: 0 } }), None);
+        assert_eq!(enc.frame(&Frame { t: 2, data: FrameData::Resize { cols: 80, rows: 0 } }), None);
+        assert_eq!(enc.frame(&Frame { t: 3, data: FrameData::Resize { cols: 80, rows: 25 } }).as_deref(), Some("[0.000003, \"r\", \"80x25\"]\n"));
     }
 
     use super::*;
