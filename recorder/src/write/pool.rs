@@ -168,6 +168,27 @@ impl FilePool {
         }
     }
 
+    /// Runs `f` on the bytes a retired WAL file holds, through its mapping, if the pool
+    /// keeps it mapped and the mapping covers them; `None` otherwise (the caller reads
+    /// the file). The pool's lock is not held while `f` runs: the mapping is taken out
+    /// and put back (only the segment's sealer reads it, before anything discards it).
+    pub(crate) fn read_retired<R>(&self, path: &Path, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let (m, bytes) = {
+            let mut mapped = self.mapped.lock().expect("pool lock");
+            let (m, bytes) = mapped.retired.get_mut(path)?;
+            let covered = m.as_ref().is_some_and(|m| *bytes <= m.map.len() as u64);
+            (covered.then(|| m.take()).flatten()?, *bytes)
+        };
+        let r = f(&m.map[..bytes as usize]);
+        let mut mapped = self.mapped.lock().expect("pool lock");
+        match mapped.retired.get_mut(path) {
+            Some((slot, _)) => *slot = Some(m),
+            // Not retired any more (cannot happen, see above): the mapping just goes.
+            None => mapped.retired_mapped -= 1,
+        }
+        Some(r)
+    }
+
     /// Opens `path` truncated for writing: a recycled (empty) file renamed there, or a
     /// new one.
     pub(crate) fn create(&self, path: &Path) -> std::io::Result<File> {
@@ -269,5 +290,31 @@ mod tests {
         let again = FilePool::open(dir.path());
         assert_eq!(again.free.lock().unwrap().len(), 1);
         assert_eq!(pool.recycle(&dir.path().join("missing"), |_| {}), 0);
+    }
+
+    #[test]
+    fn retired_files_read_through_their_mapping_while_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = FilePool::open(dir.path());
+        let mut paths = Vec::new();
+        for i in 0..=KEEP_MAPPED {
+            let path = dir.path().join(format!("{i}.wal"));
+            let mut m = pool.open_mapped(&path, 4096).unwrap();
+            m.map[..6].copy_from_slice(format!("file{i:02}").as_bytes());
+            pool.retire(path.clone(), m, 6);
+            paths.push(path);
+        }
+        // The first KEEP_MAPPED stay mapped: read there, only the bytes they hold, and
+        // as often as asked (the mapping goes back to the pool after each read).
+        for _ in 0..2 {
+            assert_eq!(pool.read_retired(&paths[3], |b| b.to_vec()), Some(b"file03".to_vec()));
+        }
+        // The one past the limit lost its mapping: the caller reads the file instead.
+        assert_eq!(pool.read_retired(&paths[KEEP_MAPPED], |b| b.to_vec()), None);
+        assert_eq!(pool.read_retired(&dir.path().join("unknown.wal"), |b| b.to_vec()), None);
+        // Read or not, a retired file is recycled whole and mapped, its bytes counted.
+        assert_eq!(pool.recycle(&paths[3], |map| map[..6].fill(0)), 6);
+        assert_eq!(pool.mapped.lock().unwrap().free.len(), 1);
+        assert_eq!(pool.read_retired(&paths[3], |b| b.to_vec()), None, "no longer retired");
     }
 }

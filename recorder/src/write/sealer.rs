@@ -5,7 +5,8 @@
 //! The segment normally arrives as the columns the writer built in memory, and the
 //! sealed bytes go to the uploader in memory too: the spool file (the WAL) is then the
 //! only copy on disk, and stays until the store has the segment. When the memory budget
-//! is used up, a segment arrives empty (*spilled*) and is read back from its WAL file;
+//! is used up, a segment arrives empty (*spilled*) and is read back from its WAL file
+//! (through the file's mapping, which the spool's pool usually still holds);
 //! and a sealed segment that cannot wait in memory (budget, or the store refusing the
 //! session's uploads) is written to the spool as `NNNNNNNN.seg`, compressed, which
 //! replaces its WAL file.
@@ -91,12 +92,28 @@ pub(crate) fn seal(
     Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body })
 }
 
-/// Reads a spool file's frames (up to a torn or damaged tail, which is logged).
+/// Reads a spool file's frames (up to a torn or damaged tail, which is logged): for
+/// recovery, which finds files no mapping holds.
 pub(crate) fn read_wal(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<(Columns, Option<String>)> {
     use std::io::Read;
     buf.clear();
     std::fs::File::open(path)?.read_to_end(buf)?;
     let mut cols = Columns::default();
+    let damage = wal::read(buf, &mut cols);
+    Ok((cols, damage))
+}
+
+/// A spilled segment's frames, read back from its WAL file into a recycled segment
+/// buffer: through the file's mapping while the pool keeps it (the usual case: no
+/// `read` copy, and only the bytes the segment wrote), else with `read` into `buf`.
+fn read_spilled(spool: &Spool, memory: &Memory, path: &Path, buf: &mut Vec<u8>) -> std::io::Result<(Columns, Option<String>)> {
+    let mut cols = Columns::with_buffer(memory.buffer(memory.buffer_size()));
+    if let Some(damage) = spool.read_retired_wal(path, |bytes| wal::read(bytes, &mut cols)) {
+        return Ok((cols, damage));
+    }
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path)?.read_to_end(buf)?;
     let damage = wal::read(buf, &mut cols);
     Ok((cols, damage))
 }
@@ -176,7 +193,7 @@ fn seal_one(
     let wal = spool::wal_path(&shared.dir, seq);
     let cols = match cols {
         Some(cols) => cols,
-        None => match read_wal(&wal, buf) {
+        None => match read_spilled(&ctx.spool, &ctx.memory, &wal, buf) {
             Ok((cols, damage)) => {
                 if let Some(damage) = damage {
                     // Only a bug or a disk fault gets here: the writer appends whole chunks.

@@ -60,6 +60,12 @@ impl Spool {
         self.pool.retire(path, file, bytes);
     }
 
+    /// Runs `f` on a retired WAL file's bytes through its mapping, if it is still mapped
+    /// (see [`FilePool::read_retired`]).
+    pub(crate) fn read_retired_wal<R>(&self, path: &Path, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.pool.read_retired(path, f)
+    }
+
     /// Writes a sealed segment atomically (temp file + rename), so a crash leaves either
     /// no `.seg` or a whole one.
     pub(crate) fn write_segment(&self, path: &Path, bytes: &[u8]) -> Result<()> {

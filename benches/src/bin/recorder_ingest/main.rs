@@ -26,7 +26,8 @@
 //! threads, `CLOCK_PROCESS_CPUTIME_ID`), i.e. per core. Stored bytes are the segment
 //! objects plus manifests. Runs alternate; the best of each is kept. Targets: ≥ 300 MB/s
 //! per core, stored ≤ 1/6 of raw. Usage: `recorder_ingest [MiB of payload, default 128]`
-//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone).
+//! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone;
+//! `GATEHOUSE_BENCH_RUNS=N` measures N runs instead of 3).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,7 +196,10 @@ fn main() {
     let (mut z, mut g, mut r) = (none, none, none);
     // `GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors: for profiling the recorder.
     let anchors = std::env::var_os("GATEHOUSE_BENCH_RECORDER_ONLY").is_none();
-    for _ in 0..3 {
+    // `GATEHOUSE_BENCH_RUNS=N` measures N runs instead of 3: a profile then sees the
+    // recorder at work more than its warm-up.
+    let runs: usize = std::env::var("GATEHOUSE_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
+    for _ in 0..runs {
         if anchors {
             z = z.best(measure(|| zstd_alone(&sessions)));
             g = g.best(measure(|| gzip_asciicast(&sessions, cols, rows)));
