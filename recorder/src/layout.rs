@@ -76,6 +76,6 @@ mod tests {
         assert_eq!(manifest_id(&m), Some(id));
         assert_eq!(segment_path(id, 12).unwrap().as_ref(), format!("sessions/2024/03/09/{id}/00000012.seg"));
         assert_eq!(manifest_id(&segment_path(id, 1).unwrap()), None);
-        assert_eq!(session_dir(Uuid::from_u128(0x1234_5678_9abc_4def_8123_456789abcdef)).unwrap_err().kind(), crate::ErrorKind::Invalid);
+        assert_eq!(session_dir(Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef)).unwrap_err().kind(), crate::ErrorKind::Invalid);
     }
 }
