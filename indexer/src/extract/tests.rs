@@ -57,13 +57,16 @@ fn case(parts: Vec<Vec<F>>) -> Vec<(String, CommandKind)> {
     run(parts.into_iter().flatten().collect())
 }
 
-fn want(items: &[(&str, CommandKind)]) -> Vec<(String, CommandKind)> {
+/// Commands with their kinds, as the extractor reports them.
+type Commands = Vec<(String, CommandKind)>;
+
+fn want(items: &[(&str, CommandKind)]) -> Commands {
     items.iter().map(|(c, k)| (c.to_string(), *k)).collect()
 }
 
 #[test]
 fn table() {
-    let cases: Vec<(&str, Vec<(String, CommandKind)>, Vec<(String, CommandKind)>)> = vec![
+    let cases: Vec<(&str, Commands, Commands)> = vec![
         (
             "a typed line, echoed",
             case(vec![vec![O(PROMPT)], typed("ls"), vec![I("\r"), O(ACCEPT), O("file\r\n"), O(PROMPT)]]),
@@ -226,7 +229,7 @@ fn hidden_lines_consumed_by_a_program() {
     const SECRET: &str = "hunter2";
     // Typed key by key, never echoed.
     let hidden = || (0..SECRET.len()).map(|i| I(&SECRET[i..i + 1])).collect::<Vec<F>>();
-    let cases: Vec<(&str, Vec<F>, Vec<(String, CommandKind)>)> = vec![
+    let cases: Vec<(&str, Vec<F>, Commands)> = vec![
         (
             "read -s, then the next line at the prompt on the same row",
             [vec![O(PROMPT)], typed("read -s x"), vec![I("\r"), O(ACCEPT)], hidden(), vec![I("\r"), O(PROMPT)]]
