@@ -58,11 +58,15 @@ pub(crate) struct Columns {
     pub(crate) meta: Vec<u8>,
     pub(crate) other: Vec<u8>,
     pub(crate) stats: Stats,
+    /// Output payloads go straight into the segment's write-ahead file (WAL format 4)
+    /// and are only counted here: `ext_out` bytes of them.
+    pub(crate) external: bool,
+    pub(crate) ext_out: usize,
 }
 
 /// Where a body stood, to undo a frame the spool had no room for.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Mark([usize; 3], Stats);
+pub(crate) struct Mark([usize; 4], Stats);
 
 impl Columns {
     /// Empty columns whose output column is `buf` (emptied).
@@ -108,15 +112,20 @@ impl Columns {
         self.meta.push(tag);
         varint(&mut self.meta, dt);
         varint(&mut self.meta, payload.len() as u64);
-        if tag == OUTPUT { &mut self.out } else { &mut self.other }.extend_from_slice(payload);
+        if tag == OUTPUT && self.external {
+            self.ext_out += payload.len();
+        } else {
+            if tag == OUTPUT { &mut self.out } else { &mut self.other }.extend_from_slice(payload);
+        }
         self.len() - before
     }
 
     pub(crate) fn mark(&self) -> Mark {
-        Mark([self.out.len(), self.meta.len(), self.other.len()], self.stats)
+        Mark([self.out.len(), self.meta.len(), self.other.len(), self.ext_out], self.stats)
     }
 
-    pub(crate) fn rollback(&mut self, Mark([out, meta, other], stats): Mark) {
+    pub(crate) fn rollback(&mut self, Mark([out, meta, other, ext_out], stats): Mark) {
+        self.ext_out = ext_out;
         self.out.truncate(out);
         self.meta.truncate(meta);
         self.other.truncate(other);
@@ -130,7 +139,7 @@ impl Columns {
 
     /// Size of the body these columns make.
     pub(crate) fn len(&self) -> usize {
-        self.out.len().max(BODY_HEADER) + self.meta.len() + self.other.len()
+        self.out.len().max(BODY_HEADER) + self.ext_out + self.meta.len() + self.other.len()
     }
 
     /// Forgets the bytes (the spool file has them) but keeps the counts and the time of
@@ -178,7 +187,7 @@ impl Columns {
     /// split layout of segment format 2 ([`split_meta`]), then the others (small next to
     /// the output when a session streams), appended in place.
     pub(crate) fn finish(self) -> (Vec<u8>, Stats) {
-        let Columns { mut out, meta, other, stats } = self;
+        let Columns { mut out, meta, other, stats, .. } = self;
         if out.is_empty() {
             out.extend_from_slice(&[0; BODY_HEADER]);
         }
@@ -191,6 +200,18 @@ impl Columns {
         out[4..8].copy_from_slice(&meta_len.to_le_bytes());
         out.extend_from_slice(&other);
         (out, stats)
+    }
+}
+
+impl Columns {
+    /// The body after the output column, for external output: the split meta column,
+    /// then the other payloads, into `tail`; returns the split meta's length.
+    pub(crate) fn finish_tail(&self, tail: &mut Vec<u8>) -> usize {
+        tail.clear();
+        split_meta(&self.meta, tail);
+        let meta_len = tail.len();
+        tail.extend_from_slice(&self.other);
+        meta_len
     }
 }
 

@@ -189,6 +189,24 @@ impl FilePool {
         Some(r)
     }
 
+    /// Runs `f` on the whole mapping of a retired WAL file, writable (the sealer patches
+    /// a body header into it), like [`FilePool::read_retired`]; `None` if it is not kept
+    /// mapped.
+    pub(crate) fn with_retired_mut<R>(&self, path: &Path, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
+        let mut m = {
+            let mut mapped = self.mapped.lock().expect("pool lock");
+            let (m, _) = mapped.retired.get_mut(path)?;
+            m.take()?
+        };
+        let r = f(&mut m.map[..]);
+        let mut mapped = self.mapped.lock().expect("pool lock");
+        match mapped.retired.get_mut(path) {
+            Some((slot, _)) => *slot = Some(m),
+            None => mapped.retired_mapped -= 1,
+        }
+        Some(r)
+    }
+
     /// Opens `path` truncated for writing: a recycled (empty) file renamed there, or a
     /// new one.
     pub(crate) fn create(&self, path: &Path) -> std::io::Result<File> {

@@ -26,7 +26,7 @@ use super::session::SessionShared;
 use super::spool::{self, SegmentNote, Spool};
 use super::uploader::{SegData, Upload, Uploader};
 use super::wal;
-use crate::columns::Columns;
+use crate::columns::{BODY_HEADER, Columns};
 use crate::manifest::{Manifest, RecordingState, SegmentInfo};
 use crate::segment;
 
@@ -90,6 +90,67 @@ pub(crate) fn seal(
         hash: segment::hex(&hash),
     };
     Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body })
+}
+
+/// Seals a segment whose output column is in its write-ahead file's output region (WAL
+/// format 4): compressed straight from the file's mapping as one zstd frame (with the
+/// body header patched in front of it), then the split meta and other columns as a
+/// second; concatenated frames decompress as the one body. `Err(out)`: the pool did not
+/// keep the file mapped, and the caller reads it instead.
+#[allow(clippy::too_many_arguments)]
+fn seal_external(
+    spool: &Spool,
+    wal_path: &Path,
+    cols: Columns,
+    session: Uuid,
+    seq: u64,
+    prev_hash: [u8; 32],
+    zstd: &mut zstd::bulk::Compressor<'_>,
+    mut out: Vec<u8>,
+    tail: &mut Vec<u8>,
+) -> Result<Option<Sealed>, Vec<u8>> {
+    if cols.frames() == 0 {
+        return Ok(None);
+    }
+    let meta_len = cols.finish_tail(tail);
+    let out_len = cols.ext_out;
+    let stats = cols.stats;
+    let raw_len = BODY_HEADER + out_len + tail.len();
+    let header = segment::Header {
+        format: segment::FORMAT,
+        session,
+        seq,
+        first_t: stats.first_t,
+        last_t: stats.last_t,
+        frames: stats.frames,
+        raw_len: raw_len as u32,
+        prev_hash,
+    };
+    let at = wal::OUT_AT;
+    let done = spool.with_retired_wal_mut(wal_path, |map| {
+        if map.len() < at + out_len {
+            return false;
+        }
+        map[at - 8..at - 4].copy_from_slice(&(out_len as u32).to_le_bytes());
+        map[at - 4..at].copy_from_slice(&(meta_len as u32).to_le_bytes());
+        segment::seal_parts_into(&header, &[&map[at - BODY_HEADER..at + out_len], tail], zstd, &mut out);
+        true
+    });
+    if done != Some(true) {
+        return Err(out);
+    }
+    let bytes = out;
+    let hash = segment::hash(&bytes);
+    let info = SegmentInfo {
+        seq,
+        first_t: stats.first_t,
+        last_t: stats.last_t,
+        frames: u64::from(stats.frames),
+        raw_bytes: raw_len as u64,
+        stored_bytes: bytes.len() as u64,
+        hash: segment::hex(&hash),
+    };
+    Ok(Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body: Vec::new() }))
 }
 
 /// Reads a spool file's frames (up to a torn or damaged tail, which is logged): for
@@ -208,7 +269,29 @@ fn seal_one(
         },
     };
     let prev = *shared.chain.lock().expect("chain lock");
-    let Some(sealed) = seal(cols, shared.id, seq, prev, zstd, std::mem::take(scratch)) else {
+    let out = std::mem::take(scratch);
+    let sealed = if cols.external {
+        match seal_external(&ctx.spool, &wal, cols, shared.id, seq, prev, zstd, out, buf) {
+            Ok(sealed) => sealed,
+            // The pool did not keep the file mapped: read it.
+            Err(out) => match read_spilled(&ctx.spool, &ctx.memory, &wal, buf) {
+                Ok((cols, damage)) => {
+                    if let Some(damage) = damage {
+                        tracing::error!("{}: {damage}; sealing the {} frames before it", wal.display(), cols.frames());
+                    }
+                    seal(cols, shared.id, seq, prev, zstd, out)
+                }
+                Err(e) => {
+                    tracing::error!("cannot read {}: {e}; left for recovery", wal.display());
+                    *scratch = out;
+                    return None;
+                }
+            },
+        }
+    } else {
+        seal(cols, shared.id, seq, prev, zstd, out)
+    };
+    let Some(sealed) = sealed else {
         ctx.spool.discard(&wal);
         return None;
     };

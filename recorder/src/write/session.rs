@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::sealer::SealJob;
 use super::spool;
 use super::uploader::Upload;
-use super::wal::WalWriter;
+use super::wal::{self, WalWriter};
 use super::{Inner, SpoolPolicy};
 use crate::columns::Columns;
 use crate::error::{Error, Result};
@@ -157,7 +157,7 @@ impl Core {
             inner,
             shared,
             seq: 0,
-            cols: Columns::default(),
+            cols: Columns { external: true, ..Columns::default() },
             wal: WalWriter::default(),
             seg_bytes: 0,
             held: 0,
@@ -221,11 +221,19 @@ impl Core {
 
     /// Adds a frame if the spool has room. `Ok(false)`: dropped under best-effort.
     fn push(&mut self, t: Micros, data: &FrameData) -> Result<bool> {
+        if let (true, FrameData::Output(b)) = (self.cols.external, data) {
+            self.make_room_for_output(b.len())?;
+        }
+        let out_mark = self.wal.out_mark();
+        if let (true, FrameData::Output(b)) = (self.cols.external, data) {
+            self.write_out(b)?;
+        }
         let mark = self.cols.mark();
         let n = self.cols.push(t, data);
         if !self.reserve(n as u64) {
             let spool = &self.inner.spool;
             self.cols.rollback(mark);
+            self.wal.out_rollback(out_mark);
             if self.inner.config().policy == SpoolPolicy::BestEffort {
                 return Ok(false);
             }
@@ -253,6 +261,36 @@ impl Core {
         Ok(true)
     }
 
+    /// Before an output payload goes straight into the segment's write-ahead file: one
+    /// that would pass the file's output region seals the segment first, and one larger
+    /// than the region keeps the new segment's output in its columns instead.
+    fn make_room_for_output(&mut self, len: usize) -> Result<()> {
+        let region = wal::log_at(segment_capacity(self.inner.config().seal_bytes)) - wal::OUT_AT;
+        if self.wal.out_mark() + len > region {
+            self.seal(true)?;
+            if len > region {
+                self.cols.external = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies an output payload straight into the open segment's write-ahead file (the
+    /// columns only count it); on a file system that cannot reserve space for the
+    /// mapping, the segment keeps its output in its columns instead.
+    fn write_out(&mut self, payload: &[u8]) -> Result<()> {
+        let capacity = segment_capacity(self.inner.config().seal_bytes);
+        let (dir, seq) = (&self.shared.dir, self.seq);
+        match self.wal.write_out(&self.inner.spool, || spool::wal_path(dir, seq), capacity, payload)? {
+            Some(header) => self.inner.spool.add(header),
+            None => {
+                debug_assert_eq!(self.cols.ext_out, 0, "a file takes direct output from its first output on, or never");
+                self.cols.external = false;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the recorded loss as an event once there is room again.
     fn record_loss(&mut self, loss: Loss, now: Micros) -> Result<()> {
         let event = Event {
@@ -277,8 +315,8 @@ impl Core {
     /// Appends the unflushed frames to the spool file, and takes memory budget for them
     /// (or spills the segment when there is none left).
     fn flush(&mut self) -> Result<()> {
-        let new = self.wal.unflushed(&self.cols) as u64;
-        if new > 0 {
+        let new = self.wal.unflushed_in_memory(&self.cols) as u64;
+        if self.wal.unflushed(&self.cols) > 0 {
             let path = spool::wal_path(&self.shared.dir, self.seq);
             let capacity = segment_capacity(self.inner.config().seal_bytes);
             let headers = self.wal.flush(&self.inner.spool, &path, capacity, &self.cols)?;
@@ -308,11 +346,8 @@ impl Core {
         }
         self.flush()?;
         self.wal.close(&self.inner.spool, &spool::wal_path(&self.shared.dir, self.seq));
-        let next = if full {
-            Columns::with_buffer(self.inner.memory.buffer(segment_capacity(self.inner.config().seal_bytes)))
-        } else {
-            Columns::default()
-        };
+        let _ = full;
+        let next = Columns { external: true, ..Columns::default() };
         let cols = std::mem::replace(&mut self.cols, next);
         let cols = (!self.spilled).then_some(cols);
         self.inner.pending.add();

@@ -66,6 +66,12 @@ impl Spool {
         self.pool.read_retired(path, f)
     }
 
+    /// Runs `f` on a retired WAL file's whole mapping, writable (see
+    /// [`FilePool::with_retired_mut`]).
+    pub(crate) fn with_retired_wal_mut<R>(&self, path: &Path, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
+        self.pool.with_retired_mut(path, f)
+    }
+
     /// Writes a sealed segment atomically (temp file + rename), so a crash leaves either
     /// no `.seg` or a whole one.
     pub(crate) fn write_segment(&self, path: &Path, bytes: &[u8]) -> Result<()> {

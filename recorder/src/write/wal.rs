@@ -1,4 +1,4 @@
-//! The spool's write-ahead files (`NNNNNNNN.wal`), format 3: what reaches the page
+//! The spool's write-ahead files (`NNNNNNNN.wal`), formats 3 and 4: what reaches the page
 //! cache before anything else, so that a killed process loses only the last flush
 //! interval.
 //!
@@ -20,6 +20,23 @@
 //! that does not count. A file whose header nonce is 0 holds no frames: that is how a
 //! file is emptied for reuse ([`forget`]), and a fresh file reads so too.
 //!
+//! **Format 4** takes the output column straight from the session: each output payload
+//! is copied once, into the file's output region, as it is written; the chunks then
+//! carry the other columns and say how many output bytes they commit.
+//!
+//! ```text
+//! header: format 3's header | chunk log offset u32 LE | 0u32           (28 bytes)
+//! 4088:   8 bytes the sealer fills with the body's column header
+//! 4096:   output region: output payloads back to back
+//! log:    chunks as in format 3, without the `out` bytes (out_len: bytes of the output
+//!         region this chunk commits, in order)
+//! ```
+//!
+//! Output past the last chunk's commit does not count (a kill loses it as it loses an
+//! unflushed chunk). The sealer compresses the region in place, from the mapping (see
+//! `sealer`). A segment uses format 3 instead when the file system cannot reserve space
+//! for a mapping, or for a payload larger than the region.
+//!
 //! Formats 1 (no header; one row per frame, see `codec`) and 2 (format 3 without the
 //! nonces, append-only) are still read.
 
@@ -36,8 +53,12 @@ use crate::error::{Error, Result};
 use crate::frame::{Event, FrameData};
 
 const MAGIC: [u8; 8] = *b"GHWAL\r\n\x1a";
-/// Spool file format written by this code.
+/// Spool file format written by this code for segments kept in memory.
 pub(crate) const FORMAT: u16 = 3;
+/// Spool file format whose output goes straight into the file (see [`OUT_AT`]).
+pub(crate) const FORMAT_4: u16 = 4;
+/// Format 4's header: format 3's, then the chunk log's offset (u32 LE) and 4 zero bytes.
+const FILE_HEADER_4: usize = 28;
 const FILE_HEADER: usize = 20;
 const CHUNK_HEADER: usize = 20;
 /// Format 2's headers: no nonces.
@@ -52,12 +73,24 @@ pub(crate) struct WalWriter {
     at: usize,
     nonce: u64,
     done: [usize; 3],
+    /// Format 4: output bytes written into the OUT region, and those a chunk committed.
+    pub(crate) out_pos: usize,
+    committed_out: usize,
+    external: bool,
 }
 
 impl Default for WalWriter {
     fn default() -> Self {
-        WalWriter { file: None, at: 0, nonce: 0, done: [BODY_HEADER, 0, 0] }
+        WalWriter { file: None, at: 0, nonce: 0, done: [BODY_HEADER, 0, 0], out_pos: 0, committed_out: 0, external: false }
     }
+}
+
+/// Format 4: where the output region starts (the 8 bytes before it take the segment
+/// body's header when the sealer compresses the region in place).
+pub(crate) const OUT_AT: usize = 4096;
+/// Format 4: where the chunk log starts, behind an output region of `capacity` bytes.
+pub(crate) fn log_at(capacity: usize) -> usize {
+    OUT_AT + capacity.next_multiple_of(4096)
 }
 
 /// A random, non-zero number: the std hasher's keys come from the OS's random source.
@@ -77,14 +110,21 @@ impl WalWriter {
         ]
     }
 
-    /// Bytes of `cols` the file does not have yet.
+    /// Bytes of `cols` the file does not have yet (for a segment whose output goes
+    /// straight to the file, its output bytes not committed by a chunk yet).
     pub(crate) fn unflushed(&self, cols: &Columns) -> usize {
+        self.tails(cols).iter().map(|t| t.len()).sum::<usize>() + (self.out_pos - self.committed_out)
+    }
+
+    /// Of those, the bytes the columns hold in memory.
+    pub(crate) fn unflushed_in_memory(&self, cols: &Columns) -> usize {
         self.tails(cols).iter().map(|t| t.len()).sum()
     }
 
     /// Appends what the file lacks as one chunk, opening the file (`capacity` bytes,
-    /// with its header) on first use. Returns the header bytes written, which no frame
-    /// reserved.
+    /// with its header) on first use, in format 4 if `cols` is external and the file
+    /// system can reserve space, else format 3. Returns the header bytes written, which
+    /// no frame reserved.
     pub(crate) fn flush(&mut self, spool: &Spool, path: &Path, capacity: usize, cols: &Columns) -> Result<u64> {
         let [meta, out, other] = self.tails(cols);
         if meta.is_empty() {
@@ -92,29 +132,92 @@ impl WalWriter {
         }
         let mut overhead = CHUNK_HEADER;
         if self.file.is_none() {
-            let mut file = spool.open_wal(path, (capacity + FILE_HEADER) as u64)?;
-            self.nonce = new_nonce();
-            let mut header = [0u8; 12];
-            header[..8].copy_from_slice(&MAGIC);
-            header[8..10].copy_from_slice(&FORMAT.to_le_bytes());
-            let nonce = self.nonce.to_le_bytes();
-            if file.reserve(FILE_HEADER as u64).map_err(|e| Error::io(path, e))? {
-                file.map[..12].copy_from_slice(&header);
-                fence(Ordering::Release);
-                file.map[12..FILE_HEADER].copy_from_slice(&nonce);
-            } else {
-                let f = &file.file;
-                f.write_all_at(&header, 0).and_then(|()| f.write_all_at(&nonce, 12)).map_err(|e| Error::io(path, e))?;
-            }
-            self.file = Some(file);
-            self.at = FILE_HEADER;
-            overhead += FILE_HEADER;
+            self.open(spool, path, capacity, cols.external)?;
+            overhead += FILE_HEADER_4;
         }
+        let out_len = if self.external { self.out_pos - self.committed_out } else { out.len() };
+        let out = if self.external { &[][..] } else { out };
+        self.append_chunk(path, cols, meta, out, out_len, other)?;
+        self.committed_out = self.out_pos;
+        Ok(overhead as u64)
+    }
+
+    /// Copies an output payload into the OUT region, opening the file (format 4) on
+    /// first use. `Ok(None)`: this file cannot take output directly (the file system
+    /// cannot reserve space, or it opened in format 3); the caller keeps the output in
+    /// its columns. Else the header bytes written.
+    pub(crate) fn write_out(&mut self, spool: &Spool, path: impl FnOnce() -> std::path::PathBuf, capacity: usize, payload: &[u8]) -> Result<Option<u64>> {
+        let mut overhead = 0;
+        if self.file.is_none() {
+            let path = path();
+            self.open(spool, &path, capacity, true)?;
+            overhead = FILE_HEADER_4 as u64;
+        }
+        if !self.external {
+            return Ok(None);
+        }
+        let file = self.file.as_mut().expect("open");
+        let (at, end) = (OUT_AT + self.out_pos, OUT_AT + self.out_pos + payload.len());
+        if end > log_at(capacity) {
+            return Err(Error::invalid("segment output", "past the write-ahead file's output region"));
+        }
+        if !file.reserve(end as u64).map_err(|e| Error::invalid("spool", e.to_string()))? {
+            return Err(Error::invalid("spool", "cannot reserve space any more"));
+        }
+        copy_to_page_cache(&mut file.map[at..end], payload);
+        self.out_pos += payload.len();
+        Ok(Some(overhead))
+    }
+
+    /// Where the next output byte goes, to undo frames (see `Columns::rollback`).
+    pub(crate) fn out_mark(&self) -> usize {
+        self.out_pos
+    }
+
+    pub(crate) fn out_rollback(&mut self, mark: usize) {
+        self.out_pos = mark.max(self.committed_out);
+    }
+
+    /// Opens the segment's file and writes its header: format 4 (output region, chunk
+    /// log behind it) when `external` and the file system can reserve space for the
+    /// mapping, else format 3.
+    fn open(&mut self, spool: &Spool, path: &Path, capacity: usize, external: bool) -> Result<()> {
+        let mut file = spool.open_wal(path, (log_at(capacity) + capacity + FILE_HEADER_4) as u64)?;
+        self.nonce = new_nonce();
+        let reservable = file.reserve(FILE_HEADER_4 as u64).map_err(|e| Error::io(path, e))?;
+        self.external = external && reservable;
+        let (version, header_len, log) = if self.external {
+            (FORMAT_4, FILE_HEADER_4, log_at(capacity))
+        } else {
+            (FORMAT, FILE_HEADER, FILE_HEADER)
+        };
+        let mut header = [0u8; FILE_HEADER_4];
+        header[..8].copy_from_slice(&MAGIC);
+        header[8..10].copy_from_slice(&version.to_le_bytes());
+        header[20..24].copy_from_slice(&(log as u32).to_le_bytes());
+        let nonce = self.nonce.to_le_bytes();
+        if reservable {
+            file.map[..12].copy_from_slice(&header[..12]);
+            file.map[20..header_len].copy_from_slice(&header[20..header_len]);
+            fence(Ordering::Release);
+            file.map[12..20].copy_from_slice(&nonce);
+        } else {
+            let f = &file.file;
+            f.write_all_at(&header[..12], 0).and_then(|()| f.write_all_at(&nonce, 12)).map_err(|e| Error::io(path, e))?;
+        }
+        self.file = Some(file);
+        self.at = log;
+        Ok(())
+    }
+
+    /// Appends a chunk: its header says `out_len` output bytes (in the chunk when `out`
+    /// holds them, format 3; in the OUT region, format 4).
+    fn append_chunk(&mut self, path: &Path, cols: &Columns, meta: &[u8], out: &[u8], out_len: usize, other: &[u8]) -> Result<()> {
         let file = self.file.as_mut().expect("just opened");
         let len = CHUNK_HEADER + meta.len() + out.len() + other.len();
         let mut lens = [0u8; CHUNK_HEADER - 8];
-        for (i, col) in [meta, out, other].iter().enumerate() {
-            lens[4 * i..4 * i + 4].copy_from_slice(&(col.len() as u32).to_le_bytes());
+        for (i, n) in [meta.len(), out_len, other.len()].into_iter().enumerate() {
+            lens[4 * i..4 * i + 4].copy_from_slice(&(n as u32).to_le_bytes());
         }
         let (at, end) = (self.at, self.at + len);
         let nonce = self.nonce.to_le_bytes();
@@ -143,7 +246,7 @@ impl WalWriter {
         }
         self.at = end;
         self.done = [cols.out.len().max(BODY_HEADER), cols.meta.len(), cols.other.len()];
-        Ok(overhead as u64)
+        Ok(())
     }
 
     /// The columns dropped their bytes (all of them in the file already).
@@ -225,7 +328,20 @@ pub(crate) fn read(bytes: &[u8], cols: &mut Columns) -> Option<String> {
             }
             read_chunks(bytes, FILE_HEADER, Some(nonce), cols)
         }
-        version => Some(format!("spool file format {version}, this build reads 1 to {FORMAT}")),
+        FORMAT_4 => {
+            let (Some(nonce), Some(log)) = (bytes.get(12..FILE_HEADER), bytes.get(20..24)) else {
+                return Some("truncated: the file header is incomplete".into());
+            };
+            if nonce == [0; 8] {
+                return None;
+            }
+            let log = u32::from_le_bytes(log.try_into().expect("4 bytes")) as usize;
+            if log < OUT_AT {
+                return Some(format!("the chunk log's offset {log} is inside the header"));
+            }
+            read_chunks_4(bytes, log, nonce, cols)
+        }
+        version => Some(format!("spool file format {version}, this build reads 1 to {FORMAT_4}")),
     }
 }
 
@@ -255,6 +371,33 @@ fn read_chunks(bytes: &[u8], mut pos: usize, nonce: Option<&[u8]>, cols: &mut Co
         if let Err(why) = cols.append(meta, out, other) {
             return Some(format!("chunk at byte {pos}: {why}"));
         }
+        pos = end;
+    }
+    None
+}
+
+/// Format 4's chunk log from `pos` on: each chunk's output bytes are the next ones of
+/// the OUT region.
+fn read_chunks_4(bytes: &[u8], mut pos: usize, nonce: &[u8], cols: &mut Columns) -> Option<String> {
+    let mut out_at = OUT_AT;
+    while pos < bytes.len() {
+        let torn = || Some(format!("truncated: the last chunk (at byte {pos}) is incomplete"));
+        let Some(header) = bytes.get(pos..pos + CHUNK_HEADER) else { return None };
+        if header[..8] != *nonce {
+            return None;
+        }
+        let len = |i: usize| u32::from_le_bytes(header[8 + 4 * i..12 + 4 * i].try_into().unwrap()) as usize;
+        let (meta_len, out_len, other_len) = (len(0), len(1), len(2));
+        let start = pos + CHUNK_HEADER;
+        let Some(end) = start.checked_add(meta_len + other_len).filter(|&e| e <= bytes.len()) else { return torn() };
+        let Some(out_end) = out_at.checked_add(out_len).filter(|&e| e <= pos.min(bytes.len())) else {
+            return Some(format!("chunk at byte {pos}: its {out_len} output bytes run past the output region"));
+        };
+        let (meta, other) = bytes[start..end].split_at(meta_len);
+        if let Err(why) = cols.append(meta, &bytes[out_at..out_end], other) {
+            return Some(format!("chunk at byte {pos}: {why}"));
+        }
+        out_at = out_end;
         pos = end;
     }
     None
@@ -374,6 +517,56 @@ mod tests {
                 assert!(dst[..d_off].iter().chain(&dst[d_off + len..]).all(|&b| b == 0xAA), "wrote outside");
             }
         }
+    }
+
+    /// Writes `frames` as a proxy session does (format 4: output straight into the
+    /// file), flushing after the frames whose index is in `flush_after`, and stopping
+    /// short of a last flush when `last_flush` is false; returns the writer, still open.
+    fn direct(spool: &Spool, path: &Path, frames: &[Frame], flush_after: &[usize], last_flush: bool) -> WalWriter {
+        let (mut cols, mut wal) = (Columns { external: true, ..Columns::default() }, WalWriter::default());
+        for (i, f) in frames.iter().enumerate() {
+            if let FrameData::Output(b) = &f.data {
+                assert!(wal.write_out(spool, || path.to_path_buf(), 1 << 16, b).unwrap().is_some(), "this file system reserves space");
+            }
+            cols.push(f.t, &f.data);
+            if flush_after.contains(&i) {
+                wal.flush(spool, path, 1 << 16, &cols).unwrap();
+                assert_eq!(wal.unflushed(&cols), 0);
+            }
+        }
+        if last_flush {
+            wal.flush(spool, path, 1 << 16, &cols).unwrap();
+        }
+        wal
+    }
+
+    #[test]
+    fn output_written_straight_into_the_file_reads_back_as_the_segment_body() {
+        let frames = sample();
+        assert!(frames.iter().any(|f| matches!(f.data, FrameData::Output(_))));
+        for flushes in [&[][..], &[0, 1, 2, 3, 4, 5], &[2, 4]] {
+            let dir = tempfile::tempdir().unwrap();
+            let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+            let path = dir.path().join("00000000.wal");
+            drop(direct(&spool, &path, &frames, flushes, true));
+            let whole = std::fs::read(&path).unwrap();
+            assert_eq!(u16::from_le_bytes([whole[8], whole[9]]), FORMAT_4);
+            assert_eq!(read_all(&whole), (body_of(&frames).0, None), "flushes {flushes:?}");
+        }
+    }
+
+    #[test]
+    fn output_no_chunk_committed_does_not_count() {
+        // A kill after frames reached the output region but before a chunk committed
+        // them: the file reads as the frames of the chunks before.
+        let frames = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        let path = dir.path().join("00000000.wal");
+        let wal = direct(&spool, &path, &frames, &[2], false);
+        assert!(wal.out_pos > wal.committed_out, "output past the last chunk");
+        let whole = std::fs::read(&path).unwrap();
+        assert_eq!(read_all(&whole), (body_of(&frames[..3]).0, None));
     }
 
     #[test]
