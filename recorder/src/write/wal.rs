@@ -382,7 +382,8 @@ fn read_chunks_4(bytes: &[u8], mut pos: usize, nonce: &[u8], cols: &mut Columns)
     let mut out_at = OUT_AT;
     while pos < bytes.len() {
         let torn = || Some(format!("truncated: the last chunk (at byte {pos}) is incomplete"));
-        let Some(header) = bytes.get(pos..pos + CHUNK_HEADER) else { return None };
+        // The file's unused tail, too short for a chunk: the end.
+        let header = bytes.get(pos..pos + CHUNK_HEADER)?;
         if header[..8] != *nonce {
             return None;
         }
