@@ -44,6 +44,11 @@ pub(crate) struct MappedFile {
     pub(crate) map: MmapMut,
     /// Bytes from the start that have disk space reserved.
     reserved: u64,
+    /// Where a second region of the file starts (format 4's chunk log, behind its output
+    /// region), and its bytes from there that have disk space reserved: each region is
+    /// reserved as it fills, so that an idle segment holds two steps, not the gap.
+    second: u64,
+    second_reserved: u64,
     /// The file system has no `fallocate`.
     unreservable: bool,
 }
@@ -53,16 +58,21 @@ impl MappedFile {
     /// them through the mapping cannot fault for want of space. `Ok(false)`: the file
     /// system cannot reserve space, and the caller writes with plain writes instead.
     pub(crate) fn reserve(&mut self, end: u64) -> std::io::Result<bool> {
-        if end <= self.reserved {
+        let (base, reserved) = if end > self.second {
+            (self.second, &mut self.second_reserved)
+        } else {
+            (0, &mut self.reserved)
+        };
+        if end - base <= *reserved {
             return Ok(true);
         }
         if self.unreservable {
             return Ok(false);
         }
-        let to = end.div_ceil(RESERVE_STEP) * RESERVE_STEP;
-        match allocate(&self.file, self.reserved, to - self.reserved) {
+        let to = (end - base).div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        match allocate(&self.file, base + *reserved, to - *reserved) {
             Ok(()) => {
-                self.reserved = to;
+                *reserved = to;
                 Ok(true)
             }
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
@@ -70,6 +80,17 @@ impl MappedFile {
                 Ok(false)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl MappedFile {
+    /// Makes bytes from `start` on a region of their own for [`MappedFile::reserve`]
+    /// (`u64::MAX`: one region, the whole file).
+    pub(crate) fn set_second_region(&mut self, start: u64) {
+        if start != self.second {
+            self.second = start;
+            self.second_reserved = 0;
         }
     }
 }
@@ -153,7 +174,7 @@ impl FilePool {
         // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
         // (the pool truncates files only once their mapping is gone).
         let map = unsafe { MmapMut::map_mut(&file)? };
-        Ok(MappedFile { file, map, reserved: 0, unreservable: false })
+        Ok(MappedFile { file, map, reserved: 0, second: u64::MAX, second_reserved: 0, unreservable: false })
     }
 
     /// A sealed segment's WAL file: kept mapped (while fewer than [`KEEP_MAPPED`] are)
@@ -308,6 +329,25 @@ mod tests {
         let again = FilePool::open(dir.path());
         assert_eq!(again.free.lock().unwrap().len(), 1);
         assert_eq!(pool.recycle(&dir.path().join("missing"), |_| {}), 0);
+    }
+
+    #[test]
+    fn two_regions_reserve_disk_space_apart() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pool = FilePool::open(dir.path());
+        let path = dir.path().join("0.wal");
+        let mut m = pool.open_mapped(&path, 8 << 20).unwrap();
+        m.set_second_region(6 << 20);
+        assert!(m.reserve(100).unwrap());
+        assert!(m.reserve((6 << 20) + 100).unwrap());
+        let disk = fs::metadata(&path).unwrap().blocks() * 512;
+        // Two 64 KiB steps, not the 6 MiB between them.
+        assert!((2 * RESERVE_STEP..1 << 20).contains(&disk), "{disk} bytes on disk");
+        // Within a reserved step: no more space.
+        assert!(m.reserve(RESERVE_STEP).unwrap());
+        assert!(m.reserve((6 << 20) + RESERVE_STEP).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().blocks() * 512, disk);
     }
 
     #[test]

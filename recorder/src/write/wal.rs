@@ -183,6 +183,8 @@ impl WalWriter {
     /// mapping, else format 3.
     fn open(&mut self, spool: &Spool, path: &Path, capacity: usize, external: bool) -> Result<()> {
         let mut file = spool.open_wal(path, (log_at(capacity) + capacity + FILE_HEADER_4) as u64)?;
+        // Format 4 reserves disk space for its output region and its chunk log apart.
+        file.set_second_region(if external { log_at(capacity) as u64 } else { u64::MAX });
         self.nonce = new_nonce();
         let reservable = file.reserve(FILE_HEADER_4 as u64).map_err(|e| Error::io(path, e))?;
         self.external = external && reservable;
