@@ -69,43 +69,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) fn seal(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Compressor<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    seal_into(header, raw, zstd, &mut out);
+    seal_into(header, &[raw], zstd, &mut out);
     out
 }
 
-/// Like [`seal_into`], with the body given in parts, each compressed as its own zstd
-/// frame: concatenated frames decompress as the one body.
-pub(crate) fn seal_parts_into(header: &Header, parts: &[&[u8]], zstd: &mut zstd::bulk::Compressor<'_>, out: &mut Vec<u8>) {
+/// [`seal`] into `out` (cleared first), so a sealer thread can reuse one buffer. The body
+/// may come in `parts` (the sealer compresses a write-ahead file's output region in
+/// place, then the other columns): each is compressed as its own zstd frame, and
+/// concatenated frames decompress as the one body.
+pub(crate) fn seal_into(header: &Header, parts: &[&[u8]], zstd: &mut zstd::bulk::Compressor<'_>, out: &mut Vec<u8>) {
     let bound: usize = parts.iter().map(|p| zstd::zstd_safe::compress_bound(p.len())).sum();
-    out.clear();
-    out.reserve(HEADER_LEN + bound + TRAILER_LEN);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&header.format.to_le_bytes());
-    out.extend_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-    out.extend_from_slice(header.session.as_bytes());
-    out.extend_from_slice(&header.seq.to_le_bytes());
-    out.extend_from_slice(&header.first_t.to_le_bytes());
-    out.extend_from_slice(&header.last_t.to_le_bytes());
-    out.extend_from_slice(&header.frames.to_le_bytes());
-    out.extend_from_slice(&header.raw_len.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&header.prev_hash);
-    let mut cursor = std::io::Cursor::new(std::mem::take(out));
-    cursor.set_position(HEADER_LEN as u64);
-    let mut body_len = 0;
-    for part in parts {
-        body_len += zstd.compress_to_buffer(part, &mut cursor).expect("compress_bound is always enough");
-        cursor.set_position((HEADER_LEN + body_len) as u64);
-    }
-    *out = cursor.into_inner();
-    out[60..64].copy_from_slice(&(body_len as u32).to_le_bytes());
-    let crc = crc32fast::hash(out);
-    out.extend_from_slice(&crc.to_le_bytes());
-}
-
-/// [`seal`] into `out` (cleared first), so a sealer thread can reuse one buffer.
-pub(crate) fn seal_into(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Compressor<'_>, out: &mut Vec<u8>) {
-    let bound = zstd::zstd_safe::compress_bound(raw.len());
     out.clear();
     out.reserve(HEADER_LEN + bound + TRAILER_LEN);
     out.extend_from_slice(&MAGIC);
@@ -121,10 +94,13 @@ pub(crate) fn seal_into(header: &Header, raw: &[u8], zstd: &mut zstd::bulk::Comp
     out.extend_from_slice(&header.prev_hash);
     debug_assert_eq!(out.len(), HEADER_LEN);
     // Compress straight into the spare capacity after the header (no zero-filling of a
-    // megabyte per segment): a cursor at the header's end tells zstd where to start.
+    // megabyte per segment): a cursor at the end tells zstd where to start.
     let mut cursor = std::io::Cursor::new(std::mem::take(out));
-    cursor.set_position(HEADER_LEN as u64);
-    let body_len = zstd.compress_to_buffer(raw, &mut cursor).expect("compress_bound is always enough");
+    let mut body_len = 0;
+    for part in parts {
+        cursor.set_position((HEADER_LEN + body_len) as u64);
+        body_len += zstd.compress_to_buffer(part, &mut cursor).expect("compress_bound is always enough");
+    }
     *out = cursor.into_inner();
     debug_assert_eq!(out.len(), HEADER_LEN + body_len);
     out[60..64].copy_from_slice(&(body_len as u32).to_le_bytes());

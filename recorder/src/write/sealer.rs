@@ -26,7 +26,7 @@ use super::session::SessionShared;
 use super::spool::{self, SegmentNote, Spool};
 use super::uploader::{SegData, Upload, Uploader};
 use super::wal;
-use crate::columns::{BODY_HEADER, Columns};
+use crate::columns::{BODY_HEADER, Columns, Stats};
 use crate::manifest::{Manifest, RecordingState, SegmentInfo};
 use crate::segment;
 
@@ -61,41 +61,19 @@ pub(crate) fn seal(
     seq: u64,
     prev_hash: [u8; 32],
     zstd: &mut zstd::bulk::Compressor<'_>,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
 ) -> Option<Sealed> {
     if cols.frames() == 0 {
         return None;
     }
     let (body, stats) = cols.finish();
-    let header = segment::Header {
-        format: segment::FORMAT,
-        session,
-        seq,
-        first_t: stats.first_t,
-        last_t: stats.last_t,
-        frames: stats.frames,
-        raw_len: body.len() as u32,
-        prev_hash,
-    };
-    segment::seal_into(&header, &body, zstd, &mut out);
-    let bytes = out;
-    let hash = segment::hash(&bytes);
-    let info = SegmentInfo {
-        seq,
-        first_t: stats.first_t,
-        last_t: stats.last_t,
-        frames: u64::from(stats.frames),
-        raw_bytes: body.len() as u64,
-        stored_bytes: bytes.len() as u64,
-        hash: segment::hex(&hash),
-    };
-    Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body })
+    let (bytes, note, hash) = seal_parts(&[&body], stats, session, seq, prev_hash, zstd, out);
+    Some(Sealed { bytes, note, hash, body })
 }
 
 /// Seals a segment whose output column is in its write-ahead file's output region (WAL
-/// format 4): compressed straight from the file's mapping as one zstd frame (with the
-/// body header patched in front of it), then the split meta and other columns as a
-/// second; concatenated frames decompress as the one body. `Err(out)`: the pool did not
+/// format 4): compressed straight from the file's mapping (with the body header patched
+/// in front of it), then the split meta and other columns. `Err(out)`: the pool did not
 /// keep the file mapped, and the caller reads it instead.
 #[allow(clippy::too_many_arguments)]
 fn seal_external(
@@ -106,16 +84,44 @@ fn seal_external(
     seq: u64,
     prev_hash: [u8; 32],
     zstd: &mut zstd::bulk::Compressor<'_>,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
     tail: &mut Vec<u8>,
 ) -> Result<Option<Sealed>, Vec<u8>> {
     if cols.frames() == 0 {
         return Ok(None);
     }
     let meta_len = cols.finish_tail(tail);
-    let out_len = cols.ext_out;
-    let stats = cols.stats;
-    let raw_len = BODY_HEADER + out_len + tail.len();
+    let (out_len, stats) = (cols.ext_out, cols.stats);
+    let at = wal::OUT_AT;
+    let mut out = Some(out);
+    let sealed = spool.with_retired_wal_mut(wal_path, |map| {
+        if map.len() < at + out_len {
+            return None;
+        }
+        map[at - 8..at - 4].copy_from_slice(&(out_len as u32).to_le_bytes());
+        map[at - 4..at].copy_from_slice(&(meta_len as u32).to_le_bytes());
+        let parts = [&map[at - BODY_HEADER..at + out_len], &tail[..]];
+        Some(seal_parts(&parts, stats, session, seq, prev_hash, zstd, out.take().expect("sealed once")))
+    });
+    match sealed.flatten() {
+        Some((bytes, note, hash)) => Ok(Some(Sealed { bytes, note, hash, body: Vec::new() })),
+        None => Err(out.expect("not sealed")),
+    }
+}
+
+/// The segment object for a body given in `parts` (see `segment::seal_into`), with its
+/// hash and the note the manifest gets.
+#[allow(clippy::too_many_arguments)]
+fn seal_parts(
+    parts: &[&[u8]],
+    stats: Stats,
+    session: Uuid,
+    seq: u64,
+    prev_hash: [u8; 32],
+    zstd: &mut zstd::bulk::Compressor<'_>,
+    mut out: Vec<u8>,
+) -> (Vec<u8>, SegmentNote, [u8; 32]) {
+    let raw_len: usize = parts.iter().map(|p| p.len()).sum();
     let header = segment::Header {
         format: segment::FORMAT,
         session,
@@ -126,31 +132,18 @@ fn seal_external(
         raw_len: raw_len as u32,
         prev_hash,
     };
-    let at = wal::OUT_AT;
-    let done = spool.with_retired_wal_mut(wal_path, |map| {
-        if map.len() < at + out_len {
-            return false;
-        }
-        map[at - 8..at - 4].copy_from_slice(&(out_len as u32).to_le_bytes());
-        map[at - 4..at].copy_from_slice(&(meta_len as u32).to_le_bytes());
-        segment::seal_parts_into(&header, &[&map[at - BODY_HEADER..at + out_len], tail], zstd, &mut out);
-        true
-    });
-    if done != Some(true) {
-        return Err(out);
-    }
-    let bytes = out;
-    let hash = segment::hash(&bytes);
+    segment::seal_into(&header, parts, zstd, &mut out);
+    let hash = segment::hash(&out);
     let info = SegmentInfo {
         seq,
         first_t: stats.first_t,
         last_t: stats.last_t,
         frames: u64::from(stats.frames),
         raw_bytes: raw_len as u64,
-        stored_bytes: bytes.len() as u64,
+        stored_bytes: out.len() as u64,
         hash: segment::hex(&hash),
     };
-    Ok(Some(Sealed { bytes, note: SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash, body: Vec::new() }))
+    (out, SegmentNote { info, bytes_in: stats.bytes_in, bytes_out: stats.bytes_out }, hash)
 }
 
 /// Reads a spool file's frames (up to a torn or damaged tail, which is logged): for
