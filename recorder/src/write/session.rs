@@ -256,7 +256,7 @@ impl Core {
             self.flush()?;
         }
         if self.seg_bytes >= self.inner.config().seal_bytes {
-            self.seal(true)?;
+            self.seal()?;
         }
         Ok(true)
     }
@@ -267,7 +267,7 @@ impl Core {
     fn make_room_for_output(&mut self, len: usize) -> Result<()> {
         let region = wal::log_at(segment_capacity(self.inner.config().seal_bytes)) - wal::OUT_AT;
         if self.wal.out_mark() + len > region {
-            self.seal(true)?;
+            self.seal()?;
             if len > region {
                 self.cols.external = false;
             }
@@ -338,15 +338,14 @@ impl Core {
         Ok(())
     }
 
-    /// Hands the open segment to the sealer and starts the next one. A segment sealed
-    /// for its size is a session streaming: the next one gets its room up front.
-    fn seal(&mut self, full: bool) -> Result<()> {
+    /// Hands the open segment to the sealer and starts the next one (its output goes
+    /// straight to its write-ahead file, so it needs no buffer up front).
+    fn seal(&mut self) -> Result<()> {
         if self.cols.frames() == 0 {
             return Ok(());
         }
         self.flush()?;
         self.wal.close(&self.inner.spool, &spool::wal_path(&self.shared.dir, self.seq));
-        let _ = full;
         let next = Columns { external: true, ..Columns::default() };
         let cols = std::mem::replace(&mut self.cols, next);
         let cols = (!self.spilled).then_some(cols);
@@ -369,7 +368,7 @@ impl Core {
         }
         let config = self.inner.config();
         let result = if self.seal_at.is_some_and(|due| now >= due) {
-            self.seal(false)
+            self.seal()
         } else if self.wal.unflushed(&self.cols) > 0 && now.duration_since(self.last_flush) >= config.flush_interval {
             self.flush()
         } else {
@@ -386,7 +385,7 @@ impl Core {
         if self.closed {
             return;
         }
-        if let Err(e) = self.seal(false) {
+        if let Err(e) = self.seal() {
             tracing::error!(id = %self.shared.id, "sealing the last segment failed: {e}");
         }
         self.closed = true;
