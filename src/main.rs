@@ -8,6 +8,7 @@ mod config;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    gatehouse_recorder::tune_allocator();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

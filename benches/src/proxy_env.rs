@@ -76,6 +76,8 @@ pub fn maybe_serve() {
     if args.get(1).map(String::as_str) != Some(SERVE_ARG) {
         return;
     }
+    // As the `gatehouse` binary does.
+    gatehouse_recorder::tune_allocator();
     let data_dir = PathBuf::from(&args[2]);
     let listen: SocketAddr = args[3].parse().expect("listen address");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

@@ -123,4 +123,4 @@ pub use frame::{Event, Frame, FrameData, Micros};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RecordingState, SegmentInfo, SessionMeta};
 pub use storage::{Problem, SessionFilter, Storage, VerifyReport};
 pub use tap::{LiveTap, TAP_CAPACITY, TapReceiver};
-pub use write::{Recorder, RecorderConfig, SessionEnd, SessionWriter, SpoolPolicy};
+pub use write::{Recorder, RecorderConfig, SessionEnd, SessionWriter, SpoolPolicy, tune_allocator};

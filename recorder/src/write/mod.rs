@@ -38,6 +38,7 @@ use crate::storage::Storage;
 use crate::tap::LiveTap;
 
 pub use session::{SessionEnd, SessionWriter};
+pub use memory::tune_allocator;
 
 use memory::Memory;
 use sealer::Sealer;
