@@ -174,6 +174,12 @@ impl FilePool {
         // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
         // (the pool truncates files only once their mapping is gone).
         let map = unsafe { MmapMut::map_mut(&file)? };
+        // No read-around: a write to a page not in the page cache would otherwise read
+        // (for a new file: zero) and map up to 32 pages around it, a few times per
+        // segment, most of them never written (an idle session's segment writes three
+        // pages). The pages a WAL file is written through are in the page cache anyway
+        // when its sealer reads them.
+        let _ = map.advise(memmap2::Advice::Random);
         Ok(MappedFile { file, map, reserved: 0, second: u64::MAX, second_reserved: 0, unreservable: false })
     }
 
@@ -189,30 +195,11 @@ impl FilePool {
         }
     }
 
-    /// Runs `f` on the bytes a retired WAL file holds, through its mapping, if the pool
-    /// keeps it mapped and the mapping covers them; `None` otherwise (the caller reads
-    /// the file). The pool's lock is not held while `f` runs: the mapping is taken out
-    /// and put back (only the segment's sealer reads it, before anything discards it).
-    pub(crate) fn read_retired<R>(&self, path: &Path, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let (m, bytes) = {
-            let mut mapped = self.mapped.lock().expect("pool lock");
-            let (m, bytes) = mapped.retired.get_mut(path)?;
-            let covered = m.as_ref().is_some_and(|m| *bytes <= m.map.len() as u64);
-            (covered.then(|| m.take()).flatten()?, *bytes)
-        };
-        let r = f(&m.map[..bytes as usize]);
-        let mut mapped = self.mapped.lock().expect("pool lock");
-        match mapped.retired.get_mut(path) {
-            Some((slot, _)) => *slot = Some(m),
-            // Not retired any more (cannot happen, see above): the mapping just goes.
-            None => mapped.retired_mapped -= 1,
-        }
-        Some(r)
-    }
-
     /// Runs `f` on the whole mapping of a retired WAL file, writable (the sealer patches
-    /// a body header into it), like [`FilePool::read_retired`]; `None` if it is not kept
-    /// mapped.
+    /// a body header into it), if the pool keeps it mapped; `None` otherwise (the caller
+    /// maps the file itself). The pool's lock is not held while `f` runs: the mapping is
+    /// taken out and put back (only the segment's sealer uses it, before anything
+    /// discards it).
     pub(crate) fn with_retired_mut<R>(&self, path: &Path, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
         let mut m = {
             let mut mapped = self.mapped.lock().expect("pool lock");
@@ -362,17 +349,18 @@ mod tests {
             pool.retire(path.clone(), m, 6);
             paths.push(path);
         }
-        // The first KEEP_MAPPED stay mapped: read there, only the bytes they hold, and
-        // as often as asked (the mapping goes back to the pool after each read).
+        // The first KEEP_MAPPED stay mapped: read there, as often as asked (the mapping
+        // goes back to the pool after each read).
+        let head = |b: &mut [u8]| b[..6].to_vec();
         for _ in 0..2 {
-            assert_eq!(pool.read_retired(&paths[3], |b| b.to_vec()), Some(b"file03".to_vec()));
+            assert_eq!(pool.with_retired_mut(&paths[3], head), Some(b"file03".to_vec()));
         }
-        // The one past the limit lost its mapping: the caller reads the file instead.
-        assert_eq!(pool.read_retired(&paths[KEEP_MAPPED], |b| b.to_vec()), None);
-        assert_eq!(pool.read_retired(&dir.path().join("unknown.wal"), |b| b.to_vec()), None);
+        // The one past the limit lost its mapping: the caller maps the file instead.
+        assert_eq!(pool.with_retired_mut(&paths[KEEP_MAPPED], head), None);
+        assert_eq!(pool.with_retired_mut(&dir.path().join("unknown.wal"), head), None);
         // Read or not, a retired file is recycled whole and mapped, its bytes counted.
         assert_eq!(pool.recycle(&paths[3], |map| map[..6].fill(0)), 6);
         assert_eq!(pool.mapped.lock().unwrap().free.len(), 1);
-        assert_eq!(pool.read_retired(&paths[3], |b| b.to_vec()), None, "no longer retired");
+        assert_eq!(pool.with_retired_mut(&paths[3], head), None, "no longer retired");
     }
 }

@@ -72,9 +72,10 @@ pub(crate) fn seal(
 }
 
 /// Seals a segment whose output column is in its write-ahead file's output region (WAL
-/// format 4): compressed straight from the file's mapping (with the body header patched
-/// in front of it), then the split meta and other columns. `Err(out)`: the pool did not
-/// keep the file mapped, and the caller reads it instead.
+/// format 4): compressed straight from the file's mapping (see [`map_wal`]; with the
+/// body header patched in front of the output), then the split meta and other columns.
+/// `Err(out)`: the file could not be mapped or is shorter than its output (damage), and
+/// the caller reads what it holds instead.
 #[allow(clippy::too_many_arguments)]
 fn seal_external(
     spool: &Spool,
@@ -94,7 +95,7 @@ fn seal_external(
     let (out_len, stats) = (cols.ext_out, cols.stats);
     let at = wal::OUT_AT;
     let mut out = Some(out);
-    let sealed = spool.with_retired_wal_mut(wal_path, |map| {
+    let sealed = map_wal(spool, wal_path, |map| {
         if map.len() < at + out_len {
             return None;
         }
@@ -103,9 +104,13 @@ fn seal_external(
         let parts = [&map[at - BODY_HEADER..at + out_len], &tail[..]];
         Some(seal_parts(&parts, stats, session, seq, prev_hash, zstd, out.take().expect("sealed once")))
     });
-    match sealed.flatten() {
-        Some((bytes, note, hash)) => Ok(Some(Sealed { bytes, note, hash, body: Vec::new() })),
-        None => Err(out.expect("not sealed")),
+    match sealed {
+        Ok(Some((bytes, note, hash))) => Ok(Some(Sealed { bytes, note, hash, body: Vec::new() })),
+        Ok(None) => Err(out.expect("not sealed")),
+        Err(e) => {
+            tracing::warn!("cannot map {}: {e}; reading it", wal_path.display());
+            Err(out.expect("not sealed"))
+        }
     }
 }
 
@@ -158,18 +163,37 @@ pub(crate) fn read_wal(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<(Colum
 }
 
 /// A spilled segment's frames, read back from its WAL file into a recycled segment
-/// buffer: through the file's mapping while the pool keeps it (the usual case: no
-/// `read` copy, and only the bytes the segment wrote), else with `read` into `buf`.
-fn read_spilled(spool: &Spool, memory: &Memory, path: &Path, buf: &mut Vec<u8>) -> std::io::Result<(Columns, Option<String>)> {
+/// buffer (see [`map_wal`]).
+fn read_spilled(spool: &Spool, memory: &Memory, path: &Path) -> std::io::Result<(Columns, Option<String>)> {
     let mut cols = Columns::with_buffer(memory.buffer(memory.buffer_size()));
-    if let Some(damage) = spool.read_retired_wal(path, |bytes| wal::read(bytes, &mut cols)) {
-        return Ok((cols, damage));
-    }
-    use std::io::Read;
-    buf.clear();
-    std::fs::File::open(path)?.read_to_end(buf)?;
-    let damage = wal::read(buf, &mut cols);
+    let damage = map_wal(spool, path, |bytes| wal::read(bytes, &mut cols))?;
     Ok((cols, damage))
+}
+
+/// Runs `f` on a retired WAL file's whole mapping, writable: the pool's, while it keeps
+/// the file mapped, else one made for the purpose. Either way `f` touches only the pages
+/// it reads, all in the page cache since the segment wrote them: reading the file
+/// instead would copy its whole capacity (5 MiB with the default segments) and fill its
+/// unwritten pages with zeros first, for a segment that may hold a few kilobytes. With
+/// hundreds of quiet sessions sealing on age, that was most of the sealers' work.
+///
+/// The pool keeps a limited number of files mapped; a busy proxy seals more at once.
+/// Nothing truncates a WAL file before its sealer discards it, so the mapping stays
+/// valid while `f` runs.
+fn map_wal<R>(spool: &Spool, path: &Path, f: impl FnOnce(&mut [u8]) -> R) -> std::io::Result<R> {
+    let mut f = Some(f);
+    if let Some(r) = spool.with_retired_wal_mut(path, |map| (f.take().expect("called once"))(map)) {
+        return Ok(r);
+    }
+    let f = f.expect("not called");
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(f(&mut []));
+    }
+    // SAFETY: the spool's own file, which nothing truncates while its segment is being
+    // sealed (see above).
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+    Ok(f(&mut map[..]))
 }
 
 /// Handle to the sealer threads.
@@ -247,7 +271,7 @@ fn seal_one(
     let wal = spool::wal_path(&shared.dir, seq);
     let cols = match cols {
         Some(cols) => cols,
-        None => match read_spilled(&ctx.spool, &ctx.memory, &wal, buf) {
+        None => match read_spilled(&ctx.spool, &ctx.memory, &wal) {
             Ok((cols, damage)) => {
                 if let Some(damage) = damage {
                     // Only a bug or a disk fault gets here: the writer appends whole chunks.
@@ -266,8 +290,7 @@ fn seal_one(
     let sealed = if cols.external {
         match seal_external(&ctx.spool, &wal, cols, shared.id, seq, prev, zstd, out, buf) {
             Ok(sealed) => sealed,
-            // The pool did not keep the file mapped: read it.
-            Err(out) => match read_spilled(&ctx.spool, &ctx.memory, &wal, buf) {
+            Err(out) => match read_spilled(&ctx.spool, &ctx.memory, &wal) {
                 Ok((cols, damage)) => {
                     if let Some(damage) = damage {
                         tracing::error!("{}: {damage}; sealing the {} frames before it", wal.display(), cols.frames());

@@ -60,12 +60,6 @@ impl Spool {
         self.pool.retire(path, file, bytes);
     }
 
-    /// Runs `f` on a retired WAL file's bytes through its mapping, if it is still mapped
-    /// (see [`FilePool::read_retired`]).
-    pub(crate) fn read_retired_wal<R>(&self, path: &Path, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.pool.read_retired(path, f)
-    }
-
     /// Runs `f` on a retired WAL file's whole mapping, writable (see
     /// [`FilePool::with_retired_mut`]).
     pub(crate) fn with_retired_wal_mut<R>(&self, path: &Path, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {

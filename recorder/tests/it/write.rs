@@ -333,6 +333,36 @@ async fn sessions_streaming_past_the_memory_budget_lose_nothing() {
     }
 }
 
+/// More sessions seal at once than the spool keeps write-ahead files mapped (a proxy full
+/// of quiet sessions sealing on age): the sealers map the others themselves, and every
+/// frame of every session is stored and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_segments_sealing_at_once_than_files_kept_mapped_lose_nothing() {
+    let spool = tempfile::tempdir().unwrap();
+    let storage = Storage::from_url("memory://").unwrap();
+    let recorder = Recorder::open(storage.clone(), RecorderConfig::new(spool.path())).await.unwrap();
+    let sessions: Vec<Vec<Frame>> = (0..100).map(|seed| gatehouse_fixtures::terminal::realistic_session(seed + 1, 16 << 10).frames).collect();
+    let mut writers = Vec::new();
+    for frames in &sessions {
+        let mut w = recorder.start(SessionMeta::default()).await.unwrap();
+        for f in frames {
+            w.write_frame(f.clone()).unwrap();
+        }
+        writers.push(w);
+    }
+    // All finish at once: 100 segments to seal, queued before the sealers get to them.
+    let finishing: Vec<_> = writers.into_iter().map(|w| tokio::spawn(async move { (w.id(), w.finish(end()).await.unwrap()) })).collect();
+    for (task, frames) in finishing.into_iter().zip(&sessions) {
+        let (id, m) = task.await.unwrap();
+        assert_eq!(m.state, RecordingState::Complete);
+        assert_eq!(m.frames, frames.len() as u64);
+        assert!(read_all(&storage, id).await == *frames, "session {id}: the frames read back differ");
+        let report = storage.verify(id).await.unwrap();
+        assert!(report.ok(), "session {id}: {:?}", report.problems);
+    }
+    assert!(recorder.shutdown().await);
+}
+
 /// Threads of this process named `gatehouse-spool-ticker` (the name is cut to 15 bytes),
 /// by thread id, with their voluntary context switches (each sleep and wake-up is one).
 fn tickers() -> std::collections::HashMap<u32, u64> {
