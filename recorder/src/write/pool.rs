@@ -174,12 +174,6 @@ impl FilePool {
         // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
         // (the pool truncates files only once their mapping is gone).
         let map = unsafe { MmapMut::map_mut(&file)? };
-        // No read-around: a write to a page not in the page cache would otherwise read
-        // (for a new file: zero) and map up to 32 pages around it, a few times per
-        // segment, most of them never written (an idle session's segment writes three
-        // pages). The pages a WAL file is written through are in the page cache anyway
-        // when its sealer reads them.
-        let _ = map.advise(memmap2::Advice::Random);
         Ok(MappedFile { file, map, reserved: 0, second: u64::MAX, second_reserved: 0, unreservable: false })
     }
 
