@@ -75,7 +75,7 @@ pub(crate) fn seal(
 /// format 4): compressed straight from the file's mapping (see [`map_wal`]; with the
 /// body header patched in front of the output), then the split meta and other columns.
 /// `Err(out)`: the file could not be mapped or is shorter than its output (damage), and
-/// the caller reads what it holds instead.
+/// the caller reads what it holds instead (and reports why it cannot).
 #[allow(clippy::too_many_arguments)]
 fn seal_external(
     spool: &Spool,
@@ -106,11 +106,7 @@ fn seal_external(
     });
     match sealed {
         Ok(Some((bytes, note, hash))) => Ok(Some(Sealed { bytes, note, hash, body: Vec::new() })),
-        Ok(None) => Err(out.expect("not sealed")),
-        Err(e) => {
-            tracing::warn!("cannot map {}: {e}; reading it", wal_path.display());
-            Err(out.expect("not sealed"))
-        }
+        Ok(None) | Err(_) => Err(out.expect("not sealed")),
     }
 }
 
@@ -234,13 +230,13 @@ impl Sealer {
 
 fn run(rx: mpsc::Receiver<SealJob>, level: i32, ctx: &Ctx) {
     let mut zstd = crate::segment::compressor(level);
-    let mut buf = Vec::new();
+    let mut tail = Vec::new();
     let mut scratch = Vec::new();
     for job in rx {
         match job {
             SealJob::Finish { shared, state, done } => ctx.uploader.forward(Upload::Finish { shared, state, done }),
             SealJob::Seal { shared, seq, cols, held } => {
-                let sealed = seal_one(&shared, seq, cols, ctx, &mut zstd, &mut buf, &mut scratch);
+                let sealed = seal_one(&shared, seq, cols, ctx, &mut zstd, &mut tail, &mut scratch);
                 ctx.memory.release(held);
                 match sealed {
                     Some((note, data)) => ctx.uploader.forward(Upload::Segment { shared, note, data }),
@@ -265,7 +261,7 @@ fn seal_one(
     cols: Option<Columns>,
     ctx: &Ctx,
     zstd: &mut zstd::bulk::Compressor<'_>,
-    buf: &mut Vec<u8>,
+    tail: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> Option<(SegmentNote, SegData)> {
     let wal = spool::wal_path(&shared.dir, seq);
@@ -288,7 +284,7 @@ fn seal_one(
     let prev = *shared.chain.lock().expect("chain lock");
     let out = std::mem::take(scratch);
     let sealed = if cols.external {
-        match seal_external(&ctx.spool, &wal, cols, shared.id, seq, prev, zstd, out, buf) {
+        match seal_external(&ctx.spool, &wal, cols, shared.id, seq, prev, zstd, out, tail) {
             Ok(sealed) => sealed,
             Err(out) => match read_spilled(&ctx.spool, &ctx.memory, &wal) {
                 Ok((cols, damage)) => {

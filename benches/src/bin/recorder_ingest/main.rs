@@ -28,7 +28,8 @@
 //! objects plus manifests. Runs alternate; the best of each is kept. Targets: ≥ 300 MB/s
 //! per core, stored ≤ 1/6 of raw. Usage: `recorder_ingest [MiB of payload, default 128]`
 //! (`GATEHOUSE_BENCH_RECORDER_ONLY=1` skips the anchors, to profile the recorder alone;
-//! `GATEHOUSE_BENCH_RUNS=N` measures N runs instead of 3).
+//! `GATEHOUSE_BENCH_RUNS=N` measures N runs instead of 3; `GATEHOUSE_BENCH_GLIBC_DEFAULTS=1`
+//! leaves glibc's allocator as it comes, without `recorder::tune_allocator`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
