@@ -38,11 +38,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         for id in ids {
             match storage.verify(id).await {
                 Ok(report) if report.ok() => {
-                    println!("{id}  ok  {} segments, {} frames", report.segments, report.frames)
+                    println!("{id}  ok  {}, {}", count(report.segments as u64, "segment"), count(report.frames, "frame"))
                 }
                 Ok(report) => {
                     bad += 1;
-                    println!("{id}  FAILED  {} problems in {} segments", report.problems.len(), report.segments);
+                    println!("{id}  FAILED  {} in {}", count(report.problems.len() as u64, "problem"), count(report.segments as u64, "segment"));
                     for p in &report.problems {
                         println!("  {}", p.message);
                     }
@@ -56,4 +56,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(bad)
     })?;
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// "1 segment", "2 segments".
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
