@@ -360,16 +360,16 @@ impl Core {
     }
 
     /// Called by the ticker: flush what waited too long, seal what is old enough.
-    /// Returns whether the session still has an open segment with frames, which needs
-    /// more ticks.
-    pub(crate) fn tick(&mut self, now: Instant) -> bool {
+    /// Returns when the session next needs the ticker (its segment's age seal, or the
+    /// flush of frames waiting now), or `None` without an open segment with frames.
+    pub(crate) fn tick(&mut self, now: Instant) -> Option<Instant> {
         if self.closed {
-            return false;
+            return None;
         }
-        let config = self.inner.config();
+        let interval = self.inner.config().flush_interval;
         let result = if self.seal_at.is_some_and(|due| now >= due) {
             self.seal()
-        } else if self.wal.unflushed(&self.cols) > 0 && now.duration_since(self.last_flush) >= config.flush_interval {
+        } else if self.wal.unflushed(&self.cols) > 0 && now >= self.last_flush + interval {
             self.flush()
         } else {
             Ok(())
@@ -377,7 +377,11 @@ impl Core {
         if let Err(e) = result {
             tracing::error!(id = %self.shared.id, "spool write failed: {e}");
         }
-        self.seal_at.is_some()
+        let flush_due = (self.wal.unflushed(&self.cols) > 0).then(|| self.last_flush + interval);
+        match (self.seal_at, flush_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Seals what is left and queues the end of the session behind it.
