@@ -383,6 +383,21 @@ fn tickers() -> std::collections::HashMap<u32, u64> {
 }
 
 /// Voluntary context switches of ticker `tid` during `d`.
+/// The thread id of the ticker started since `before` was taken. A thread names itself
+/// once it runs, which may be a moment after it was spawned.
+async fn new_ticker(before: &std::collections::HashMap<u32, u64>) -> u32 {
+    let mut tid = None;
+    assert!(
+        eventually(2, async || {
+            tid = tickers().into_keys().find(|t| !before.contains_key(t));
+            tid.is_some()
+        })
+        .await,
+        "the recorder's ticker thread"
+    );
+    tid.unwrap()
+}
+
 async fn wakeups(tid: u32, d: Duration) -> u64 {
     let before = tickers()[&tid];
     tokio::time::sleep(d).await;
@@ -398,16 +413,7 @@ async fn a_typed_session_wakes_the_ticker_about_once_per_flush_interval() {
     let before = tickers();
     let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_secs(60));
     let recorder = Recorder::open(storage.clone(), config).await.unwrap();
-    let mut tid = None;
-    assert!(
-        eventually(2, async || {
-            tid = tickers().into_keys().find(|t| !before.contains_key(t));
-            tid.is_some()
-        })
-        .await,
-        "the recorder's ticker thread"
-    );
-    let tid = tid.unwrap();
+    let tid = new_ticker(&before).await;
     let mut w = recorder.start(SessionMeta::default()).await.unwrap();
     let id = w.id();
     w.write(FrameData::Output("$ ".into())).unwrap();
@@ -436,17 +442,7 @@ async fn the_ticker_sleeps_while_nothing_is_pending_and_wakes_for_a_frame() {
     let before = tickers();
     let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_millis(400));
     let recorder = Recorder::open(storage.clone(), config).await.unwrap();
-    // A thread names itself once it runs, which may be a moment after it was spawned.
-    let mut tid = None;
-    assert!(
-        eventually(2, async || {
-            tid = tickers().into_keys().find(|t| !before.contains_key(t));
-            tid.is_some()
-        })
-        .await,
-        "the recorder's ticker thread"
-    );
-    let tid = tid.unwrap();
+    let tid = new_ticker(&before).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = wakeups(tid, Duration::from_secs(1)).await;
     assert!(idle <= 1, "an idle ticker woke {idle} times in a second");
