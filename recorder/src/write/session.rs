@@ -378,10 +378,7 @@ impl Core {
             tracing::error!(id = %self.shared.id, "spool write failed: {e}");
         }
         let flush_due = (self.wal.unflushed(&self.cols) > 0).then(|| self.last_flush + interval);
-        match (self.seal_at, flush_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.seal_at.into_iter().chain(flush_due).min()
     }
 
     /// Seals what is left and queues the end of the session behind it.
