@@ -370,7 +370,9 @@ impl Core {
         let result = if self.seal_at.is_some_and(|due| now >= due) {
             self.seal()
         } else if self.wal.unflushed(&self.cols) > 0 && now >= self.last_flush + interval {
-            self.flush()
+            // A flush for time, not size: the session is not streaming; it gives its
+            // output staging buffer back until it is.
+            self.flush().map(|()| self.wal.release_stage())
         } else {
             Ok(())
         };

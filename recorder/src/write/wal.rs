@@ -21,8 +21,9 @@
 //! file is emptied for reuse ([`forget`]), and a fresh file reads so too.
 //!
 //! **Format 4** takes the output column straight from the session: each output payload
-//! is copied once, into the file's output region, as it is written; the chunks then
-//! carry the other columns and say how many output bytes they commit.
+//! goes into the file's output region as it is written (small ones gathered a few KiB
+//! at a time first, see [`STAGE`]); the chunks then carry the other columns and say how
+//! many output bytes they commit.
 //!
 //! ```text
 //! header: format 3's header | chunk log offset u32 LE | 0u32           (28 bytes)
@@ -77,11 +78,31 @@ pub(crate) struct WalWriter {
     pub(crate) out_pos: usize,
     committed_out: usize,
     external: bool,
+    /// Format 4: the last output bytes before `out_pos`, not copied into the file yet
+    /// (see [`STAGE`]).
+    stage: Vec<u8>,
 }
+
+/// Format 4 gathers small output payloads (a keystroke's echo, a line) in a buffer of
+/// this size that stays in the CPU's cache, and copies them into the file a buffer at a
+/// time, with streaming stores (see [`copy_to_page_cache`]): copied one by one, each would
+/// first read the file's cache lines it lands in from memory. The buffer reaches the file
+/// before every chunk commits its output, so a kill loses no more than before: output
+/// past the last chunk never counted.
+const STAGE: usize = 8 << 10;
 
 impl Default for WalWriter {
     fn default() -> Self {
-        WalWriter { file: None, at: 0, nonce: 0, done: [BODY_HEADER, 0, 0], out_pos: 0, committed_out: 0, external: false }
+        WalWriter {
+            file: None,
+            at: 0,
+            nonce: 0,
+            done: [BODY_HEADER, 0, 0],
+            out_pos: 0,
+            committed_out: 0,
+            external: false,
+            stage: Vec::new(),
+        }
     }
 }
 
@@ -135,6 +156,7 @@ impl WalWriter {
             self.open(spool, path, capacity, cols.external)?;
             overhead += FILE_HEADER_4;
         }
+        self.unstage();
         let out_len = if self.external { self.out_pos - self.committed_out } else { out.len() };
         let out = if self.external { &[][..] } else { out };
         self.append_chunk(path, cols, meta, out, out_len, other)?;
@@ -164,9 +186,37 @@ impl WalWriter {
         if !file.reserve(end as u64).map_err(|e| Error::invalid("spool", e.to_string()))? {
             return Err(Error::invalid("spool", "cannot reserve space any more"));
         }
-        copy_to_page_cache(&mut file.map[at..end], payload);
+        let big = payload.len() > STAGE / 2;
+        if big || self.stage.len() + payload.len() > STAGE {
+            self.unstage();
+        }
+        if big {
+            let file = self.file.as_mut().expect("open");
+            copy_to_page_cache(&mut file.map[at..end], payload);
+        } else {
+            if self.stage.capacity() == 0 {
+                self.stage.reserve_exact(STAGE);
+            }
+            self.stage.extend_from_slice(payload);
+        }
         self.out_pos += payload.len();
         Ok(Some(overhead))
+    }
+
+    /// Copies the staged output into the file.
+    fn unstage(&mut self) {
+        if let (false, Some(file)) = (self.stage.is_empty(), self.file.as_mut()) {
+            let at = OUT_AT + self.out_pos - self.stage.len();
+            copy_to_page_cache(&mut file.map[at..OUT_AT + self.out_pos], &self.stage);
+        }
+        self.stage.clear();
+    }
+
+    /// Gives the staging buffer's memory back (a session between bursts of output).
+    pub(crate) fn release_stage(&mut self) {
+        if self.stage.is_empty() {
+            self.stage = Vec::new();
+        }
     }
 
     /// Where the next output byte goes, to undo frames (see `Columns::rollback`).
@@ -175,7 +225,16 @@ impl WalWriter {
     }
 
     pub(crate) fn out_rollback(&mut self, mark: usize) {
-        self.out_pos = mark.max(self.committed_out);
+        let pos = mark.max(self.committed_out);
+        // Staged bytes past `pos` go; if some of the dropped output had reached the file
+        // already, so had everything staged (the stage only holds the newest bytes).
+        let staged_from = self.out_pos - self.stage.len();
+        if pos >= staged_from {
+            self.stage.truncate(pos - staged_from);
+        } else {
+            self.stage.clear();
+        }
+        self.out_pos = pos;
     }
 
     /// Opens the segment's file and writes its header: format 4 (output region, chunk
@@ -259,10 +318,12 @@ impl WalWriter {
     /// The segment is sealed: its file goes to the spool until the segment is safe in
     /// the store, and the next segment starts a new one.
     pub(crate) fn close(&mut self, spool: &Spool, path: &Path) {
+        debug_assert!(self.stage.is_empty(), "a segment is flushed before it is sealed");
         if let Some(file) = self.file.take() {
             spool.retire_wal(path.to_path_buf(), file, self.at as u64);
         }
-        *self = WalWriter::default();
+        let stage = std::mem::take(&mut self.stage);
+        *self = WalWriter { stage, ..WalWriter::default() };
     }
 }
 
@@ -555,6 +616,44 @@ mod tests {
             let whole = std::fs::read(&path).unwrap();
             assert_eq!(u16::from_le_bytes([whole[8], whole[9]]), FORMAT_4);
             assert_eq!(read_all(&whole), (body_of(&frames).0, None), "flushes {flushes:?}");
+        }
+    }
+
+    #[test]
+    fn staged_and_large_output_and_undone_frames_read_back_exactly() {
+        // Output payloads around the staging buffer's size, some undone after they were
+        // written (a frame the spool had no room for), flushes in between: the file reads
+        // as the frames that stayed, byte for byte.
+        let sizes = [1, 700, STAGE / 2, STAGE / 2 + 1, 3000, 3000, 3000, 2 * STAGE + 5, 9, STAGE, 1, 4095, 4096, 4097, 5, 20];
+        for flush_every in [1, 3, 5, usize::MAX] {
+            for undo_every in [2, 4, usize::MAX] {
+                let dir = tempfile::tempdir().unwrap();
+                let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+                let path = dir.path().join("00000000.wal");
+                let (mut cols, mut wal) = (Columns { external: true, ..Columns::default() }, WalWriter::default());
+                let mut kept = Vec::new();
+                for (i, &n) in sizes.iter().enumerate() {
+                    let payload: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7 + j / 253) as u8).collect();
+                    let frame = Frame { t: i as u64 * 10, data: FrameData::Output(payload.clone().into()) };
+                    let mark = wal.out_mark();
+                    wal.write_out(&spool, || path.clone(), 1 << 20, &payload).unwrap();
+                    if (i + 1) % undo_every == 0 {
+                        wal.out_rollback(mark);
+                        continue;
+                    }
+                    cols.push(frame.t, &frame.data);
+                    kept.push(frame);
+                    if (i + 1) % flush_every == 0 {
+                        // Each flush commits every frame so far.
+                        wal.flush(&spool, &path, 1 << 20, &cols).unwrap();
+                        let whole = std::fs::read(&path).unwrap();
+                        assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}, frame {i}");
+                    }
+                }
+                wal.flush(&spool, &path, 1 << 20, &cols).unwrap();
+                let whole = std::fs::read(&path).unwrap();
+                assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}");
+            }
         }
     }
 
