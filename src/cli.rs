@@ -47,5 +47,26 @@ pub enum Command {
     Reindex(cmd::reindex::Args),
 }
 
+impl Command {
+    /// A command that reads and prints, and may end wherever its reader stops reading
+    /// (see `main`). Not the servers (a peer that goes away must not end them), nor the
+    /// commands that write recordings or the index (`record`, `import`, `reindex`),
+    /// which finish their writes whoever reads what they print.
+    pub fn is_report(&self) -> bool {
+        match self {
+            Command::Search(_)
+            | Command::Sessions(_)
+            | Command::Export(_)
+            | Command::Commands(_)
+            | Command::Play(_)
+            | Command::Verify(_)
+            | Command::User(_)
+            | Command::Target(_)
+            | Command::Rule(_) => true,
+            Command::Serve(_) | Command::Demo(_) | Command::Record(_) | Command::Import(_) | Command::Reindex(_) => false,
+        }
+    }
+}
+
 #[allow(dead_code)]
 fn _unused(_: &cmd::Ctx) {}

@@ -155,6 +155,24 @@ fn import_export_round_trip_and_asciinema_plays_it() {
 }
 
 #[test]
+fn a_report_whose_reader_left_ends_quietly() {
+    // `gatehouse sessions | head -1` and the like: the reader is gone before the report
+    // is written. The command ends as `grep` would (SIGPIPE), with nothing on stderr.
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["import", data("v2_asciinema.cast").to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    for args in [&["sessions"][..], &["sessions", "--json"], &["export", &id], &["play", &id, "--speed", "1000"], &["verify", "--all"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = gatehouse(dir.path(), args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.signal(), Some(nix::libc::SIGPIPE), "gatehouse {args:?}: {:?}", out.status);
+        assert_eq!(text(&out.stderr), "", "gatehouse {args:?}");
+    }
+}
+
+#[test]
 fn a_bad_cast_is_refused_with_its_line_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.cast");
