@@ -99,9 +99,13 @@ impl Spool {
         true
     }
 
-    /// Counts bytes written outside a reservation (sealed segments).
+    /// Counts bytes written outside a reservation (sealed segments, file headers). Adding
+    /// nothing (most output frames) touches nothing: the counter is shared by every
+    /// writer, and a locked add would pull its cache line from the others for each frame.
     pub(crate) fn add(&self, n: u64) {
-        self.used.fetch_add(n, Ordering::Relaxed);
+        if n > 0 {
+            self.used.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Gives back bytes whose files were removed.
