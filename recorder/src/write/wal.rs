@@ -322,8 +322,8 @@ impl WalWriter {
         if let Some(file) = self.file.take() {
             spool.retire_wal(path.to_path_buf(), file, self.at as u64);
         }
-        let stage = std::mem::take(&mut self.stage);
-        *self = WalWriter { stage, ..WalWriter::default() };
+        // The staging buffer goes too: a session sealed for size may fall quiet now.
+        *self = WalWriter::default();
     }
 }
 
