@@ -1,6 +1,7 @@
 //! The recorder's integration tests, one module per theme.
 
 mod asciicast;
+mod common;
 mod conformance;
 mod write;
 

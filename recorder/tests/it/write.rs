@@ -3,37 +3,16 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use gatehouse_fixtures::s3::{Moto, Relay};
 use gatehouse_recorder::{
-    ErrorKind, Frame, FrameData, Recorder, RecorderConfig, RecordingState, SessionEnd, SessionMeta, SpoolPolicy,
+    ErrorKind, Frame, FrameData, Recorder, RecorderConfig, RecordingState, SessionMeta, SpoolPolicy,
     Storage, TAP_CAPACITY,
 };
 
+use crate::common::{end, eventually, read_all};
 use crate::conformance::sample_frames;
-
-fn end() -> SessionEnd {
-    SessionEnd { reason: "exit".into(), exit_status: Some(0) }
-}
-
-async fn read_all(storage: &Storage, id: uuid::Uuid) -> Vec<Frame> {
-    let m = storage.manifest(id).await.unwrap();
-    storage.frames(&m, 0).map(|f| f.unwrap()).collect().await
-}
-
-/// Polls `check` every 50 ms until it holds or `secs` pass.
-async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, mut check: F) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -361,105 +340,4 @@ async fn more_segments_sealing_at_once_than_files_kept_mapped_lose_nothing() {
         assert!(report.ok(), "session {id}: {:?}", report.problems);
     }
     assert!(recorder.shutdown().await);
-}
-
-/// Threads of this process named `gatehouse-spool-ticker` (the name is cut to 15 bytes),
-/// by thread id, with their voluntary context switches (each sleep and wake-up is one).
-fn tickers() -> std::collections::HashMap<u32, u64> {
-    let mut out = std::collections::HashMap::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let (Ok(comm), Ok(status)) = (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("status")))
-        else {
-            continue;
-        };
-        if comm.trim() != "gatehouse-spool" {
-            continue;
-        }
-        let switches = status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).unwrap().trim().parse().unwrap();
-        out.insert(dir.file_name().unwrap().to_str().unwrap().parse().unwrap(), switches);
-    }
-    out
-}
-
-/// Voluntary context switches of ticker `tid` during `d`.
-/// The thread id of the ticker started since `before` was taken. A thread names itself
-/// once it runs, which may be a moment after it was spawned.
-async fn new_ticker(before: &std::collections::HashMap<u32, u64>) -> u32 {
-    let mut tid = None;
-    assert!(
-        eventually(2, async || {
-            tid = tickers().into_keys().find(|t| !before.contains_key(t));
-            tid.is_some()
-        })
-        .await,
-        "the recorder's ticker thread"
-    );
-    tid.unwrap()
-}
-
-async fn wakeups(tid: u32, d: Duration) -> u64 {
-    let before = tickers()[&tid];
-    tokio::time::sleep(d).await;
-    tickers()[&tid] - before
-}
-
-/// While someone types (a frame every 20 ms), the ticker wakes about once per flush
-/// interval (200 ms), not on a fixed short period, and every frame still lands.
-#[tokio::test]
-async fn a_typed_session_wakes_the_ticker_about_once_per_flush_interval() {
-    let spool = tempfile::tempdir().unwrap();
-    let storage = Storage::from_url("memory://").unwrap();
-    let before = tickers();
-    let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_secs(60));
-    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
-    let tid = new_ticker(&before).await;
-    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
-    let id = w.id();
-    w.write(FrameData::Output("$ ".into())).unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let start = tickers()[&tid];
-    for i in 0..100u32 {
-        w.write(FrameData::Input(vec![b'a' + (i % 26) as u8].into())).unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let woke = tickers()[&tid] - start;
-    // Two seconds of typing at one flush per 200 ms: about 10 passes (a 50 ms period
-    // made 40). Sleeps overshoot on a loaded machine, which only lowers the count.
-    assert!((2..=16).contains(&woke), "the ticker woke {woke} times in two seconds of typing");
-    w.finish(end()).await.unwrap();
-    assert_eq!(read_all(&storage, id).await.len(), 101);
-    drop(recorder);
-}
-
-/// With no session holding frames the ticker sleeps (an idle proxy makes no wake-ups);
-/// a session's first frame wakes it, so the segment is still flushed and sealed for its
-/// age; once that segment is sealed it sleeps again.
-#[tokio::test]
-async fn the_ticker_sleeps_while_nothing_is_pending_and_wakes_for_a_frame() {
-    let spool = tempfile::tempdir().unwrap();
-    let storage = Storage::from_url("memory://").unwrap();
-    let before = tickers();
-    let config = RecorderConfig::new(spool.path()).with_seal(1 << 20, Duration::from_millis(400));
-    let recorder = Recorder::open(storage.clone(), config).await.unwrap();
-    let tid = new_ticker(&before).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle = wakeups(tid, Duration::from_secs(1)).await;
-    assert!(idle <= 1, "an idle ticker woke {idle} times in a second");
-    let mut w = recorder.start(SessionMeta::default()).await.unwrap();
-    let id = w.id();
-    let busy = {
-        w.write(FrameData::Output("after a quiet while\r\n".into())).unwrap();
-        wakeups(tid, Duration::from_millis(300)).await
-    };
-    assert!(busy >= 1, "the ticker did not wake for a frame to flush");
-    // Neither `finish` nor a full segment: only the ticker seals this one, for its age.
-    let landed = eventually(5, async || storage.manifest(id).await.is_ok_and(|m| m.segments.len() == 1)).await;
-    assert!(landed, "the segment was not sealed for its age within 5 s");
-    assert_eq!(read_all(&storage, id).await.len(), 1);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let again = wakeups(tid, Duration::from_secs(1)).await;
-    assert!(again <= 1, "the ticker woke {again} times in a second after the segment was sealed");
-    w.finish(end()).await.unwrap();
-    drop(recorder);
 }
