@@ -110,6 +110,9 @@ pub struct SessionIndexer {
     binary_seen: bool,
     /// A legacy scp transfer's file decoder.
     scp: Option<ScpDecoder>,
+    /// For a finished session run as one command (`ssh host CMD`): that command's exit
+    /// status and end, which are the session's.
+    exec_end: Option<(Option<i32>, Micros)>,
 }
 
 impl SessionIndexer {
@@ -130,6 +133,7 @@ impl SessionIndexer {
             stream: Stream::Terminal,
             binary_seen: false,
             scp: None,
+            exec_end: None,
         }
     }
 
@@ -158,7 +162,11 @@ impl SessionIndexer {
     /// kind from the manifest's channel (see [`Stream::of`]).
     pub fn for_manifest(manifest: &Manifest) -> SessionIndexer {
         let (cols, rows) = initial_size(manifest);
-        SessionIndexer::new(cols, rows).with_stream(Stream::of(&manifest.meta)).with_scp(&manifest.meta)
+        let mut p = SessionIndexer::new(cols, rows).with_stream(Stream::of(&manifest.meta)).with_scp(&manifest.meta);
+        if manifest.meta.channel.as_deref() == Some("exec") && manifest.ended_at.is_some() {
+            p.exec_end = Some((manifest.exit_status, manifest.duration));
+        }
+        p
     }
 
     /// A pipeline for a live session, from the metadata it started with (no keyframes:
@@ -203,13 +211,14 @@ impl SessionIndexer {
                 if event.kind == "exec"
                     && let Some(command) = event.data.get("command").and_then(|c| c.as_str())
                 {
+                    let (exit, t_end) = self.exec_end.map_or((None, None), |(exit, end)| (exit, Some(end)));
                     self.add_command(CommandRecord {
                         t,
-                        t_end: None,
+                        t_end,
                         command: command.to_string(),
                         kind: crate::command::CommandKind::Shell,
                         cwd: None,
-                        exit: None,
+                        exit,
                         output_excerpt: None,
                     });
                 }
@@ -376,6 +385,32 @@ mod tests {
         let got: Vec<_> = out.batch.commands.iter().map(|c| (c.seq, c.record.t, c.record.command.as_str())).collect();
         assert_eq!(got, [(0, 3, "rm -rf /tmp/build")]);
         assert_eq!(out.batch.events.len(), 1);
+    }
+
+    #[test]
+    fn a_finished_exec_session_gives_its_command_the_exit_status_and_end() {
+        let meta = gatehouse_recorder::SessionMeta {
+            channel: Some("exec".into()),
+            command: Some("make test".into()),
+            ..Default::default()
+        };
+        let mut manifest = Manifest::new(uuid::Uuid::now_v7(), meta, time::OffsetDateTime::now_utc());
+        let run = |manifest: &Manifest| {
+            let mut p = SessionIndexer::for_manifest(manifest);
+            p.push(&Frame::event(3, "exec", serde_json::json!({"command": "make test"})));
+            p.push(&Frame::output(4, b"1 failed\r\n".to_vec()));
+            let record = p.finish().batch.commands.remove(0).record;
+            (record.command, record.exit, record.t_end)
+        };
+        // Still running (a live manifest): neither is known yet.
+        assert_eq!(run(&manifest), ("make test".to_string(), None, None));
+        manifest.ended_at = Some(time::OffsetDateTime::now_utc());
+        manifest.exit_status = Some(2);
+        manifest.duration = 9_000;
+        assert_eq!(run(&manifest), ("make test".to_string(), Some(2), Some(9_000)));
+        // A shell session's status is not its commands'.
+        manifest.meta.channel = Some("shell".into());
+        assert_eq!(run(&manifest), ("make test".to_string(), None, None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use futures::StreamExt;
-use gatehouse_indexer::{CommandKind, CommandRecord, Extractor};
+use gatehouse_indexer::{CommandKind, CommandRecord, SessionIndexer};
 use gatehouse_recorder::{Frame, Micros, asciicast};
 
 use super::Ctx;
@@ -18,8 +18,10 @@ use crate::store::{self, StoreArgs};
 /// `{"t", "t_end", "command", "kind", "cwd", "exit", "output_excerpt"}`.
 ///
 /// Times are seconds since the session started; `kind` is "shell" (a command line the
-/// shell ran) or "program-input" (a line typed into a program: a REPL, a prompt). Input
-/// typed while the terminal did not echo (passwords) never appears.
+/// shell ran, or the command of `ssh host CMD`) or "program-input" (a line typed into a
+/// program: a REPL, a prompt). Input typed while the terminal did not echo (passwords)
+/// never appears. The records are the search index's (the same pipeline finds them); a
+/// finished `ssh host CMD` session gives its command the session's exit status.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -53,24 +55,19 @@ fn from_cast(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut frames = asciicast::open(BufReader::new(file)).with_context(|| path.display().to_string())?;
     let header = frames.header();
-    let mut extractor = Extractor::new(header.cols, header.rows);
+    let mut pipeline = SessionIndexer::new(header.cols, header.rows).without_keyframes();
     for frame in frames.by_ref() {
         match frame {
-            Ok(frame) => push(&mut extractor, &frame, out)?,
+            Ok(frame) => push(&mut pipeline, &frame, out)?,
             Err(err) => {
                 // Print what the readable part of the recording holds, then the error.
-                for record in extractor.finish() {
-                    print(out, &record)?;
-                }
+                finish(pipeline, out)?;
                 out.flush()?;
                 return Err(err).with_context(|| path.display().to_string());
             }
         }
     }
-    for record in extractor.finish() {
-        print(out, &record)?;
-    }
-    Ok(())
+    finish(pipeline, out)
 }
 
 /// Reads a stored session; a damaged segment is reported on stderr (naming it) and the
@@ -82,28 +79,36 @@ fn from_store(ctx: &Ctx, args: &Args, out: &mut impl Write) -> anyhow::Result<us
         store::recover_spool(ctx, &storage).await?;
         let id = storage.resolve(&args.source).await?;
         let manifest = storage.manifest(id).await?;
-        let mut extractor = Extractor::new(manifest.meta.cols.unwrap_or(80), manifest.meta.rows.unwrap_or(24));
+        let mut pipeline = SessionIndexer::for_manifest(&manifest).without_keyframes();
         let mut frames = std::pin::pin!(storage.frames(&manifest, 0));
         let mut errors = 0;
         while let Some(item) = frames.next().await {
             match item {
-                Ok(frame) => push(&mut extractor, &frame, out)?,
+                Ok(frame) => push(&mut pipeline, &frame, out)?,
                 Err(e) => {
                     eprintln!("gatehouse: {e}");
                     errors += 1;
                 }
             }
         }
-        for record in extractor.finish() {
-            print(out, &record)?;
-        }
+        finish(pipeline, out)?;
         Ok(errors)
     })
 }
 
-fn push(extractor: &mut Extractor, frame: &Frame, out: &mut impl Write) -> anyhow::Result<()> {
-    for record in extractor.push(frame) {
-        print(out, &record)?;
+/// Feeds one frame and prints the commands it completed.
+fn push(pipeline: &mut SessionIndexer, frame: &Frame, out: &mut impl Write) -> anyhow::Result<()> {
+    pipeline.push(frame);
+    for c in pipeline.take().commands {
+        print(out, &c.record)?;
+    }
+    Ok(())
+}
+
+/// Prints the commands still open at the end (the last one, without a prompt after it).
+fn finish(pipeline: SessionIndexer, out: &mut impl Write) -> anyhow::Result<()> {
+    for c in pipeline.finish().batch.commands {
+        print(out, &c.record)?;
     }
     Ok(())
 }

@@ -4,25 +4,41 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Demo, walk};
+use crate::support::{Demo, gatehouse, walk};
 
 #[test]
 fn demo_prints_a_command_that_works_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(dir.path(), None);
-    let out = demo.ssh().arg("echo demo-$((20+22))").stdin(Stdio::null()).output().unwrap();
+    let out = demo.ssh().arg("echo demo-$((20+22)); exit 3").stdin(Stdio::null()).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("demo-42"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "the command's exit status reaches the user");
     // The session reached the store (sessions/YYYY/MM/DD/<id>/manifest.json).
     let store = dir.path().join("data/store/sessions");
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let found = walk(&store).iter().any(|p| p.ends_with("manifest.json"));
-        if found {
-            break;
+    // Its final manifest, that is: the one written at the start says `live`.
+    let ended = |p: &std::path::PathBuf| {
+        let m: serde_json::Value = std::fs::read(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        !m["ended_at"].is_null()
+    };
+    let manifest = loop {
+        if let Some(m) = walk(&store).into_iter().find(|p| p.ends_with("manifest.json") && ended(p)) {
+            break m;
         }
         assert!(Instant::now() < deadline, "no recording under {}", store.display());
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    // The auditor's view of it: the command run, with the status it ended with.
+    let id = manifest.parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    let out = gatehouse(&dir.path().join("data"), &["commands", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["command"], "echo demo-$((20+22)); exit 3");
+    assert_eq!(records[0]["kind"], "shell");
+    assert_eq!(records[0]["exit"], 3);
+    assert!(records[0]["t_end"].as_f64().unwrap() >= records[0]["t"].as_f64().unwrap(), "{:?}", records[0]);
 }
 
 #[test]
