@@ -13,8 +13,10 @@ use crate::store::{self, StoreArgs};
 
 /// List stored sessions, oldest first.
 ///
-/// Shows id, start, duration, state, user, target and output size. Times: RFC 3339 (`2024-05-01T10:00:00Z`), a UTC day (`2024-05-01`), or an age
-/// (`90m`, `12h`, `7d`: that long ago).
+/// Shows who (user), where (account@target), from where (source address), when (start,
+/// duration), how it ended (exit status or end reason), output size, and what ran (shell,
+/// the command of an exec, sftp, a tunnel). Times: RFC 3339 (`2024-05-01T10:00:00Z`), a
+/// UTC day (`2024-05-01`), or an age (`90m`, `12h`, `7d`: that long ago).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -51,7 +53,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string(m)?)?;
         }
     } else {
-        writeln!(out, "{:<36}  {:<20}  {:>9}  {:<11}  {:<12}  {:<16}  {:>8}", "ID", "STARTED (UTC)", "DURATION", "STATE", "USER", "TARGET", "OUTPUT")?;
+        writeln!(
+            out,
+            "{:<36}  {:<19}  {:>9}  {:<11}  {:<12}  {:<24}  {:<15}  {:<14}  {:>9}  WHAT",
+            "ID", "STARTED (UTC)", "DURATION", "STATE", "USER", "ACCOUNT@TARGET", "FROM", "END", "OUTPUT"
+        )?;
         for m in &sessions {
             writeln!(out, "{}", row(m))?;
         }
@@ -74,16 +80,46 @@ fn row(m: &Manifest) -> String {
     let duration = format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     let state = serde_json::to_value(m.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let target = match (&m.meta.account, &m.meta.target) {
+        (Some(a), Some(t)) => format!("{a}@{t}"),
+        (_, t) => dash(t),
+    };
+    let end = match (m.end_reason.as_deref(), m.exit_status) {
+        (Some("exit"), Some(n)) => format!("exit {n}"),
+        (Some(reason), _) => reason.to_string(),
+        (None, _) => "-".into(),
+    };
+    let what = match (&m.meta.channel, &m.meta.command, &m.meta.title) {
+        (Some(c), Some(cmd), _) => format!("{c} {cmd}"),
+        (Some(c), None, _) => c.clone(),
+        (None, _, Some(title)) => title.clone(),
+        (None, _, None) => "-".into(),
+    };
     format!(
-        "{:<36}  {:<20}  {:>9}  {:<11}  {:<12}  {:<16}  {:>8}",
+        "{:<36}  {:<19}  {:>9}  {:<11}  {:<12}  {:<24}  {:<15}  {:<14}  {:>9}  {}",
         m.id,
         started,
         duration,
         state,
-        dash(&m.meta.user),
-        dash(&m.meta.target),
-        human(m.bytes_out)
+        cell(&dash(&m.meta.user), 12),
+        cell(&target, 24),
+        dash(&m.meta.source_addr),
+        cell(&end, 14),
+        human(m.bytes_out),
+        cell(&what, 60)
     )
+}
+
+/// `text` on one line (control characters as spaces), cut to `width` characters with an
+/// ellipsis: a table cell. `--json` has every field whole.
+fn cell(text: &str, width: usize) -> String {
+    let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if line.chars().count() <= width {
+        return line;
+    }
+    let mut cut: String = line.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
 }
 
 fn human(bytes: u64) -> String {

@@ -39,6 +39,18 @@ fn demo_prints_a_command_that_works_and_is_recorded() {
     assert_eq!(records[0]["kind"], "shell");
     assert_eq!(records[0]["exit"], 3);
     assert!(records[0]["t_end"].as_f64().unwrap() >= records[0]["t"].as_f64().unwrap(), "{:?}", records[0]);
+    // And the session list says who, where, from where, how it ended and what ran.
+    let out = gatehouse(&dir.path().join("data"), &["sessions"]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} listed:\n{table}"));
+    let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let header: Vec<&str> = table.lines().next().unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let at = |name: &str| cells[header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name} in {header:?}"))];
+    assert_eq!(at("USER"), "demo", "{row}");
+    assert_eq!(at("ACCOUNT@TARGET"), "demo@demo-target", "{row}");
+    assert_eq!(at("FROM"), "127.0.0.1", "{row}");
+    assert_eq!(at("END"), "exit 3", "{row}");
+    assert_eq!(at("WHAT"), "exec echo demo-$((20+22)); exit 3", "{row}");
 }
 
 #[test]
