@@ -83,6 +83,8 @@ fn faults() -> u64 {
 }
 
 fn measure(f: impl FnOnce() -> u64) -> Run {
+    // Only this run's writers: the unmeasured warm-up run's are still counted otherwise.
+    WRITER_NS.store(0, Ordering::Relaxed);
     let (wall0, cpu0, faults0) = (Instant::now(), cpu_time(), faults());
     let stored = f();
     let writers = Duration::from_nanos(WRITER_NS.swap(0, Ordering::Relaxed));
