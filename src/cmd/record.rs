@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use gatehouse_recorder::{FrameData, SessionEnd, SessionMeta, SessionWriter};
+use gatehouse_recorder::{Event, FrameData, SessionEnd, SessionMeta, SessionWriter};
 
 use super::Ctx;
 use crate::store::{self, StoreArgs};
@@ -51,7 +51,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         title: args.title.clone(),
         ..SessionMeta::default()
     };
-    let writer = rt.block_on(recorder.start(meta)).context("starting the recording")?;
+    let command = meta.command.clone().unwrap_or_default();
+    let mut writer = rt.block_on(recorder.start(meta)).context("starting the recording")?;
+    // As the proxy does for `ssh host CMD`: the command is the recording's first command
+    // (search and `gatehouse commands` list it, with the exit status once it ends).
+    writer
+        .write(FrameData::Event(Event { kind: "exec".into(), data: serde_json::json!({ "command": command }) }))
+        .context("starting the recording")?;
     let id = writer.id();
     eprintln!("gatehouse: recording session {id} to {} (exit the command to stop)", storage.label());
 

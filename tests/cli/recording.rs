@@ -121,6 +121,11 @@ fn record_then_export_gives_back_what_went_in() {
     let manifest: serde_json::Value = serde_json::from_slice(&ok(dir.path(), &["sessions", "--json"])).unwrap();
     assert_eq!(manifest["exit_status"], 7);
     assert_eq!(manifest["meta"]["protocol"], "local");
+    // The recorded command is the session's first command, with its exit status.
+    let commands = text(&ok(dir.path(), &["commands", id]));
+    let first: serde_json::Value = serde_json::from_str(commands.lines().next().expect("a command")).unwrap();
+    assert_eq!(first["command"], format!("sh -c {script}"));
+    assert_eq!(first["exit"], 7);
 }
 
 #[test]
