@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use gatehouse_recorder::{Manifest, SessionFilter};
+use gatehouse_recorder::{Manifest, RecordingState, SessionFilter};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -33,6 +33,13 @@ pub struct Args {
     /// Sessions to this target.
     #[arg(long)]
     pub target: Option<String>,
+    /// Sessions as this account on the target.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Sessions whose recording is in this state: live, complete, interrupted (the
+    /// recorder stopped mid-session; what reached its spool was kept) or failed.
+    #[arg(long, value_parser = parse_state)]
+    pub state: Option<RecordingState>,
     /// Print one JSON manifest per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -42,7 +49,14 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let rt = store::runtime()?;
     let storage = args.store.storage(ctx)?;
-    let filter = SessionFilter { since: args.since, until: args.until, user: args.user, target: args.target };
+    let filter = SessionFilter {
+        since: args.since,
+        until: args.until,
+        user: args.user,
+        target: args.target,
+        account: args.account,
+        state: args.state,
+    };
     let sessions = rt.block_on(async {
         store::recover_spool(ctx, &storage).await?;
         storage.list_sessions(&filter).await.context("listing sessions")
@@ -128,6 +142,12 @@ fn human(bytes: u64) -> String {
         b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
     }
+}
+
+/// A recording state by its name in manifests.
+fn parse_state(text: &str) -> anyhow::Result<RecordingState> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a recording state: use live, complete, interrupted or failed"))
 }
 
 /// RFC 3339, a UTC day, or an age (`90m`, `12h`, `7d`).

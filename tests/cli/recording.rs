@@ -221,6 +221,11 @@ fn sigkill_mid_session_keeps_everything_up_to_a_second_before() {
     let listed = sessions(dir.path(), &[]);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1, "interrupted");
+    // An auditor can list just those.
+    assert_eq!(sessions(dir.path(), &["--state", "interrupted"]), listed);
+    assert!(sessions(dir.path(), &["--state", "complete"]).is_empty());
+    let bad = run(dir.path(), &["sessions", "--state", "broken"], b"");
+    assert!(!bad.status.success() && text(&bad.stderr).contains("not a recording state"), "{}", text(&bad.stderr));
     let (_, frames) = decode(&ok(dir.path(), &["export", &listed[0].0]));
     let recorded = text(&bytes_of(&frames, true));
     let recorded: Vec<&str> = recorded.lines().map(str::trim_end).collect();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, RecordingState};
 
 pub use read::{Problem, VerifyReport};
 
@@ -44,6 +44,10 @@ pub struct SessionFilter {
     pub user: Option<String>,
     /// Sessions to this target.
     pub target: Option<String>,
+    /// Sessions as this account on the target.
+    pub account: Option<String>,
+    /// Sessions whose recording is in this state.
+    pub state: Option<RecordingState>,
 }
 
 impl SessionFilter {
@@ -52,6 +56,8 @@ impl SessionFilter {
             && self.until.is_none_or(|t| m.started_at < t)
             && self.user.as_ref().is_none_or(|u| m.meta.user.as_ref() == Some(u))
             && self.target.as_ref().is_none_or(|t| m.meta.target.as_ref() == Some(t))
+            && self.account.as_ref().is_none_or(|a| m.meta.account.as_ref() == Some(a))
+            && self.state.is_none_or(|s| m.state == s)
     }
 }
 

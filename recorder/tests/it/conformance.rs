@@ -76,7 +76,7 @@ async fn suite(store: Arc<dyn ObjectStore>) {
 
     // Record two sessions; read them back whole and from a time.
     let m = record(&storage, spool.path(), meta("alice", "db1"), &frames).await;
-    let other = record(&storage, spool.path(), meta("bob", "web1"), &frames[..10]).await;
+    let other = record(&storage, spool.path(), SessionMeta { account: Some("postgres".into()), ..meta("bob", "web1") }, &frames[..10]).await;
     assert_eq!(m.state, RecordingState::Complete);
     assert_eq!(m.frames, frames.len() as u64);
     assert!(m.segments.len() >= 5, "4 KiB segments: {} of them", m.segments.len());
@@ -100,6 +100,12 @@ async fn suite(store: Arc<dyn ObjectStore>) {
     assert_eq!(storage.list_sessions(&by_user).await.unwrap(), vec![other.clone()]);
     let by_target = SessionFilter { target: Some("db1".into()), ..Default::default() };
     assert_eq!(storage.list_sessions(&by_target).await.unwrap().len(), 1);
+    let by_account = SessionFilter { account: Some("postgres".into()), ..Default::default() };
+    assert_eq!(storage.list_sessions(&by_account).await.unwrap(), vec![other.clone()]);
+    let complete = SessionFilter { state: Some(RecordingState::Complete), ..Default::default() };
+    assert_eq!(storage.list_sessions(&complete).await.unwrap().len(), 2);
+    let interrupted = SessionFilter { state: Some(RecordingState::Interrupted), user: Some("bob".into()), ..Default::default() };
+    assert!(storage.list_sessions(&interrupted).await.unwrap().is_empty());
     let later = SessionFilter { since: Some(other.started_at), ..Default::default() };
     assert_eq!(storage.list_sessions(&later).await.unwrap().iter().map(|x| x.id).collect::<Vec<_>>(), vec![other.id]);
     let earlier = SessionFilter { until: Some(other.started_at), ..Default::default() };
