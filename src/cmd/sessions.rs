@@ -67,11 +67,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string(m)?)?;
         }
     } else {
-        writeln!(
-            out,
-            "{:<36}  {:<19}  {:>9}  {:<11}  {:<12}  {:<24}  {:<15}  {:<14}  {:>9}  WHAT",
-            "ID", "STARTED (UTC)", "DURATION", "STATE", "USER", "ACCOUNT@TARGET", "FROM", "END", "OUTPUT"
-        )?;
+        let header = ["ID", "STARTED (UTC)", "DURATION", "STATE", "USER", "ACCOUNT@TARGET", "FROM", "END", "OUTPUT", "WHAT"];
+        writeln!(out, "{}", line(header.map(String::from)))?;
         for m in &sessions {
             writeln!(out, "{}", row(m))?;
         }
@@ -109,9 +106,8 @@ fn row(m: &Manifest) -> String {
         (None, _, Some(title)) => title.clone(),
         (None, _, None) => "-".into(),
     };
-    format!(
-        "{:<36}  {:<19}  {:>9}  {:<11}  {:<12}  {:<24}  {:<15}  {:<14}  {:>9}  {}",
-        m.id,
+    line([
+        m.id.to_string(),
         started,
         duration,
         state,
@@ -120,7 +116,15 @@ fn row(m: &Manifest) -> String {
         dash(&m.meta.source_addr),
         cell(&end, 14),
         human(m.bytes_out),
-        cell(&what, 60)
+        cell(&what, 60),
+    ])
+}
+
+/// One line of the table, header or row: the columns' widths and alignment in one place.
+fn line(c: [String; 10]) -> String {
+    format!(
+        "{:<36}  {:<19}  {:>9}  {:<11}  {:<12}  {:<24}  {:<15}  {:<14}  {:>9}  {}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
     )
 }
 
