@@ -54,7 +54,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use extract::Extractor;
 pub use keyframe::{
     KEYFRAME_BYTES, Keyframe, apply_frame, decode_keyframes, encode_keyframes, initial_size, known_size,
-    load_keyframes, replay_to, screen_at, store_keyframes,
+    load_keyframes, redraw, replay_to, screen_at, store_keyframes,
 };
 pub use live::{COMMIT_INTERVAL, EventSink, LiveIndexer, POLL_INTERVAL};
 pub use pipeline::{Batch, PipelineStats, RecordedEvent, SessionCommand, SessionIndexer, SessionOutput};

@@ -1,4 +1,7 @@
-//! `gatehouse play SESSION [--speed N]`: replay a stored session in the terminal.
+//! `gatehouse play SESSION [--speed N] [--from T] [--until T]`: replay a stored session
+//! in the terminal, from any moment: the screen as it was then is drawn first (from the
+//! session's keyframes, see `gatehouse_indexer::screen_at`), and the replay goes on from
+//! there.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -6,14 +9,16 @@ use std::time::Duration;
 
 use anyhow::bail;
 use futures::StreamExt;
-use gatehouse_recorder::FrameData;
+use gatehouse_recorder::{FrameData, Manifest, Micros, RecordingState, Storage};
 
-use super::Ctx;
+use super::{Ctx, offset};
 use crate::store::{self, StoreArgs};
 
 /// Replay a stored session in this terminal at its recorded pace (like `asciinema play`).
 ///
-/// Your terminal should be at least as large as the recording's.
+/// Your terminal should be at least as large as the recording's. `--from` starts at any
+/// moment, e.g. the offset `gatehouse search` printed for a hit: the screen as it was then
+/// is drawn first, and the replay goes on from there.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -26,6 +31,13 @@ pub struct Args {
     /// Cap pauses at this many seconds.
     #[arg(long, value_name = "SECS")]
     pub idle_limit: Option<f64>,
+    /// Start at this offset into the session: +0:01:23.456 (as `search` prints it), 1:23,
+    /// 83.5 or 1m23s.
+    #[arg(long, value_name = "OFFSET", value_parser = offset::parse)]
+    pub from: Option<Micros>,
+    /// Stop after this offset (same forms as --from).
+    #[arg(long, value_name = "OFFSET", value_parser = offset::parse)]
+    pub until: Option<Micros>,
 }
 
 /// Runs `gatehouse play`.
@@ -39,9 +51,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let errors = rt.block_on(async {
         store::recover_spool(ctx, &storage).await?;
         let manifest = storage.manifest(storage.resolve(&args.session).await?).await?;
-        let mut frames = std::pin::pin!(storage.frames(&manifest, 0));
+        let from = args.from.unwrap_or(0);
+        check_range(&manifest, from, args.until)?;
         let mut out = std::io::stdout();
-        let (mut prev, mut errors) = (0u64, 0);
+        let mut errors = 0;
+        if from > 0 {
+            match screen_then(&storage, &manifest, from).await {
+                Ok(screen) => out.write_all(&screen)?,
+                Err(e) => {
+                    eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); playing on from there\r", offset::format(from));
+                    errors += 1;
+                }
+            }
+            out.flush()?;
+        }
+        // Frames at `from` are in the screen drawn above already.
+        let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
+            std::future::ready(from == 0 || f.as_ref().map_or(true, |f| f.t > from))
+        }));
+        let mut prev = from;
         let start = tokio::time::Instant::now();
         let mut due = Duration::ZERO;
         while let Some(item) = frames.next().await {
@@ -53,6 +81,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
+            if args.until.is_some_and(|until| frame.t > until) {
+                break;
+            }
             // Pace against a running deadline, not per-frame sleeps, so time never drifts.
             let mut gap = Duration::from_micros(frame.t.saturating_sub(prev)).div_f64(args.speed);
             if let Some(limit) = idle {
@@ -69,4 +100,29 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(errors)
     })?;
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `--from` and `--until` must name a stretch of the session.
+fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
+    if let Some(until) = until
+        && until < from
+    {
+        bail!("--until {} is before --from {}", offset::format(until), offset::format(from));
+    }
+    // A live session grows; a finished one ends at its duration.
+    let end = manifest.segments.iter().map(|s| s.last_t).max().unwrap_or(0).max(manifest.duration);
+    if manifest.state != RecordingState::Live && from > end {
+        bail!("--from {} is past the end of session {} (it lasts {})", offset::format(from), manifest.id, offset::format(end));
+    }
+    Ok(())
+}
+
+/// What puts a terminal in the state the session's terminal was in at `t`: a reset, then
+/// the screen as it was (see `gatehouse_indexer::redraw`).
+async fn screen_then(storage: &Storage, manifest: &Manifest, t: Micros) -> anyhow::Result<Vec<u8>> {
+    let keyframes = gatehouse_indexer::load_keyframes(&storage.object_store(), manifest).await?;
+    let parser = gatehouse_indexer::screen_at(storage, manifest, &keyframes, t).await?;
+    let mut bytes = b"\x1bc".to_vec();
+    bytes.extend_from_slice(&gatehouse_indexer::redraw(parser.screen()));
+    Ok(bytes)
 }

@@ -118,8 +118,7 @@ fn line(h: &Hit) -> String {
         t.minute(),
         t.second()
     );
-    let secs = h.offset_us / 1_000_000;
-    let offset = format!("+{}:{:02}:{:02}.{:03}", secs / 3600, secs / 60 % 60, secs % 60, h.offset_us / 1000 % 1000);
+    let offset = format!("+{}", super::offset::format(h.offset_us));
     let who = format!("{}@{}", h.user.as_deref().unwrap_or("-"), h.target.as_deref().unwrap_or("-"));
     let text = h.text.replace('\n', "\\n");
     format!("{time}  {}  {offset:>14}  {who:<24}  {:<13}  {text}", h.session, h.kind)

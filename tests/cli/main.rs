@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod live_search;
 mod control;
+mod play;
 mod recording;
 mod search;
 mod support;

@@ -49,6 +49,14 @@ pub struct Keyframe {
     pub state: Vec<u8>,
 }
 
+/// Bytes that draw `screen` on a terminal of its size just reset (`ESC c`), so that a
+/// player can go on from there: with the hidden state a keyframe carries (scroll region,
+/// the other grid, saved cursor, modes) when it can be captured exactly, else what is
+/// visible (`Screen::state_formatted`).
+pub fn redraw(screen: &vt100::Screen) -> Vec<u8> {
+    capture::capture(screen).unwrap_or_else(|| screen.state_formatted().into_bytes())
+}
+
 impl Keyframe {
     /// A parser holding exactly the screen this keyframe stored.
     pub fn restore(&self) -> vt100::Parser {

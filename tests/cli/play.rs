@@ -1,0 +1,106 @@
+//! `gatehouse play --from/--until`, run for real: the replay starts with the screen as it
+//! was at that moment (rebuilt from the keyframes `reindex` stores, or from the start when
+//! there are none) and goes on from there. What it prints is fed to a `vt100` terminal of
+//! the session's size and compared with that terminal fed the cast itself.
+
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use crate::support::{gatehouse, walk};
+
+const COLS: NonZeroU16 = NonZeroU16::new(40).unwrap();
+const ROWS: NonZeroU16 = NonZeroU16::new(10).unwrap();
+
+/// A cast: 2,000 numbered lines over the first second (about 600 KiB, so `reindex` stores
+/// keyframes inside it), a scroll region, a clear at 2 s, then a line a second.
+fn cast() -> (String, Vec<(f64, String)>) {
+    let mut events = Vec::new();
+    for i in 0..2000 {
+        let colour = 31 + i % 7;
+        events.push((i as f64 * 0.0005, format!("\x1b[{colour}mline {i:04}\x1b[0m {}\r\n", "x".repeat(280))));
+    }
+    events.push((1.5, "\x1b[3;8r\x1b[8;1Hin the region\r\n".to_string()));
+    events.push((2.0, "\x1b[r\x1b[H\x1b[2Jbravo\r\n".to_string()));
+    events.push((3.0, "charlie\r\n".to_string()));
+    events.push((4.0, "delta\r\n".to_string()));
+    let mut text = format!("{{\"version\": 2, \"width\": {COLS}, \"height\": {ROWS}}}\n");
+    for (t, out) in &events {
+        text.push_str(&serde_json::to_string(&serde_json::json!([t, "o", out])).unwrap());
+        text.push('\n');
+    }
+    (text, events)
+}
+
+/// The screen of a terminal fed `bytes`, row by row.
+fn screen(bytes: &[u8]) -> String {
+    let mut parser = vt100::Parser::new(ROWS, COLS, 0);
+    parser.process(bytes);
+    parser.screen().contents()
+}
+
+/// The cast's output up to `t` seconds (inclusive).
+fn output_until(events: &[(f64, String)], t: f64) -> Vec<u8> {
+    events.iter().filter(|(at, _)| *at <= t).flat_map(|(_, o)| o.bytes()).collect()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    gatehouse(dir, args).stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("gatehouse runs")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = run(dir, args);
+    assert!(out.status.success(), "gatehouse {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, events) = cast();
+    let path = dir.path().join("session.cast");
+    std::fs::write(&path, text).unwrap();
+    let id = String::from_utf8(ok(dir.path(), &["import", path.to_str().unwrap()])).unwrap().trim().to_string();
+
+    // Without keyframes (not indexed yet), then with them: the same screens.
+    for indexed in [false, true] {
+        if indexed {
+            ok(dir.path(), &["reindex"]);
+            let kf = walk(dir.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "kf")).count();
+            assert_eq!(kf, 1, "reindex stored the session's keyframes");
+        }
+        // In the middle of the numbered lines: the screen as it was at 0.6 s, then the
+        // rest of the session; at the end the terminal shows what the whole cast shows.
+        let played = ok(dir.path(), &["play", &id, "--from", "0.6", "--speed", "1000"]);
+        let first = 0.6 / 0.0005;
+        let shown = format!("line {:04}", first as usize);
+        assert!(!String::from_utf8_lossy(&played).contains("line 0000"), "nothing long scrolled off is replayed");
+        assert!(String::from_utf8_lossy(&played).contains(&shown), "the last line at 0.6 s is drawn");
+        assert_eq!(screen(&played), screen(&output_until(&events, 10.0)), "indexed: {indexed}");
+        // Up to a moment: the screen then, as a terminal fed the cast up to it shows it.
+        for (from, until) in [("0.6", 1.0), ("+0:00:01.200", 1.7), ("0:02.5", 3.5)] {
+            let played = ok(dir.path(), &["play", &id, "--from", from, "--until", &until.to_string(), "--speed", "1000"]);
+            assert_eq!(screen(&played), screen(&output_until(&events, until)), "from {from} until {until}, indexed: {indexed}");
+        }
+        // After the clear: only what came after it, and nothing past --until.
+        let played = String::from_utf8(ok(dir.path(), &["play", &id, "--from", "2.5", "--until", "3.5", "--speed", "1000"])).unwrap();
+        assert!(!played.contains("line ") && !played.contains("delta"), "{played:?}");
+        assert_eq!(screen(played.as_bytes()).lines().take(2).collect::<Vec<_>>(), ["bravo", "charlie"]);
+    }
+
+    // Offsets that name no stretch of the session are refused, saying why.
+    for (args, says) in [
+        (&["--from", "5"][..], "past the end of session"),
+        (&["--from", "3", "--until", "2"], "is before --from"),
+        (&["--from", "soon"], "not an offset"),
+    ] {
+        let mut all = vec!["play", &id[..]];
+        all.extend_from_slice(args);
+        let out = run(dir.path(), &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing played");
+    }
+    let err = String::from_utf8_lossy(&run(dir.path(), &["play", &id, "--from", "5"]).stderr).into_owned();
+    assert!(err.contains("it lasts 0:00:04.000"), "{err}");
+}
