@@ -1,5 +1,5 @@
-//! `gatehouse export SESSION --format cast|jsonl`: a stored session → asciicast v2 or
-//! JSON lines of frames.
+//! `gatehouse export SESSION --format cast|jsonl [--from T] [--until T]`: a stored
+//! session, or a stretch of it, → asciicast v2 or JSON lines of frames.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use futures::StreamExt;
 use gatehouse_recorder::asciicast::{Encoder, Header, Version};
-use gatehouse_recorder::{Frame, FrameData};
+use gatehouse_recorder::{Frame, FrameData, Micros};
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, moment};
 use crate::store::{self, StoreArgs};
 
 /// Export formats.
@@ -27,6 +27,10 @@ pub enum Format {
 ///
 /// asciicast v2 plays in `asciinema play` and asciinema-player. A damaged segment is reported on stderr, naming it, and the rest
 /// is still exported (the exit status is then 1).
+///
+/// `--from`/`--until` export a stretch (a clip to hand over): as a cast it starts with the
+/// screen as it was at `--from` and its times count from there; as JSON lines it holds
+/// the frames of the stretch with their recorded times.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -39,6 +43,13 @@ pub struct Args {
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Start at this offset into the session: +0:01:23.456 (as `search` prints it), 1:23,
+    /// 83.5 or 1m23s.
+    #[arg(long, value_name = "OFFSET", value_parser = moment::parse)]
+    pub from: Option<Micros>,
+    /// End after this offset (same forms as --from).
+    #[arg(long, value_name = "OFFSET", value_parser = moment::parse)]
+    pub until: Option<Micros>,
 }
 
 /// Runs `gatehouse export`.
@@ -54,14 +65,40 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         store::recover_spool(ctx, &storage).await?;
         let id = storage.resolve(&args.session).await?;
         let manifest = storage.manifest(id).await?;
+        let from = args.from.unwrap_or(0);
+        moment::check_range(&manifest, from, args.until)?;
+        let mut errors = 0;
         let mut encoder = Encoder::new(Version::V2);
-        if args.format == Format::Cast {
-            out.write_all(encoder.header(&Header::from_manifest(&manifest)).as_bytes())?;
+        // A cast of a stretch starts with the screen as it was at its start, at time 0.
+        let cast = args.format == Format::Cast;
+        if cast {
+            let mut header = Header::from_manifest(&manifest);
+            let mut first = None;
+            if from > 0 {
+                header.timestamp = header.timestamp.map(|t| t + std::time::Duration::from_micros(from));
+                match moment::screen_at(&storage, &manifest, from).await {
+                    Ok((screen, cols, rows)) => {
+                        (header.cols, header.rows) = (cols, rows);
+                        first = Some(Frame { t: 0, data: FrameData::Output(screen.into()) });
+                    }
+                    Err(e) => {
+                        eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); the cast starts without it", moment::format(from));
+                        errors += 1;
+                    }
+                }
+            }
+            out.write_all(encoder.header(&header).as_bytes())?;
+            if let Some(line) = first.and_then(|f| encoder.frame(&f)) {
+                out.write_all(line.as_bytes())?;
+            }
         }
-        let mut frames = std::pin::pin!(storage.frames(&manifest, 0));
-        let (mut errors, mut last_t) = (0, 0);
+        // Frames at `from` are in that screen already; JSON lines keep them all.
+        let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
+            std::future::ready(from == 0 || !cast || f.as_ref().map_or(true, |f| f.t > from))
+        }));
+        let mut last_t = 0;
         while let Some(item) = frames.next().await {
-            let frame = match item {
+            let mut frame = match item {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("gatehouse: {e}");
@@ -69,15 +106,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            last_t = frame.t;
+            if args.until.is_some_and(|until| frame.t > until) {
+                break;
+            }
             match args.format {
                 Format::Cast => {
+                    frame.t -= from;
                     if let Some(line) = encoder.frame(&frame) {
                         out.write_all(line.as_bytes())?;
                     }
                 }
                 Format::Jsonl => writeln!(out, "{}", jsonl(&frame))?,
             }
+            last_t = frame.t;
         }
         for line in encoder.finish(last_t) {
             if args.format == Format::Cast {

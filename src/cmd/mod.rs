@@ -4,7 +4,7 @@
 pub mod commands;
 pub mod export;
 pub mod import;
-mod offset;
+mod moment;
 pub mod play;
 pub mod record;
 pub mod reindex;

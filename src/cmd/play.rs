@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use futures::StreamExt;
-use gatehouse_recorder::{FrameData, Manifest, Micros, RecordingState, Storage};
+use gatehouse_recorder::{FrameData, Micros};
 
-use super::{Ctx, offset};
+use super::{Ctx, moment};
 use crate::store::{self, StoreArgs};
 
 /// Replay a stored session in this terminal at its recorded pace (like `asciinema play`).
@@ -33,10 +33,10 @@ pub struct Args {
     pub idle_limit: Option<f64>,
     /// Start at this offset into the session: +0:01:23.456 (as `search` prints it), 1:23,
     /// 83.5 or 1m23s.
-    #[arg(long, value_name = "OFFSET", value_parser = offset::parse)]
+    #[arg(long, value_name = "OFFSET", value_parser = moment::parse)]
     pub from: Option<Micros>,
     /// Stop after this offset (same forms as --from).
-    #[arg(long, value_name = "OFFSET", value_parser = offset::parse)]
+    #[arg(long, value_name = "OFFSET", value_parser = moment::parse)]
     pub until: Option<Micros>,
 }
 
@@ -52,14 +52,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         store::recover_spool(ctx, &storage).await?;
         let manifest = storage.manifest(storage.resolve(&args.session).await?).await?;
         let from = args.from.unwrap_or(0);
-        check_range(&manifest, from, args.until)?;
+        moment::check_range(&manifest, from, args.until)?;
         let mut out = std::io::stdout();
         let mut errors = 0;
         if from > 0 {
-            match screen_then(&storage, &manifest, from).await {
-                Ok(screen) => out.write_all(&screen)?,
+            match moment::screen_at(&storage, &manifest, from).await {
+                Ok((screen, _, _)) => out.write_all(&screen)?,
                 Err(e) => {
-                    eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); playing on from there\r", offset::format(from));
+                    eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); playing on from there\r", moment::format(from));
                     errors += 1;
                 }
             }
@@ -102,27 +102,3 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `--from` and `--until` must name a stretch of the session.
-fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
-    if let Some(until) = until
-        && until < from
-    {
-        bail!("--until {} is before --from {}", offset::format(until), offset::format(from));
-    }
-    // A live session grows; a finished one ends at its duration.
-    let end = manifest.segments.iter().map(|s| s.last_t).max().unwrap_or(0).max(manifest.duration);
-    if manifest.state != RecordingState::Live && from > end {
-        bail!("--from {} is past the end of session {} (it lasts {})", offset::format(from), manifest.id, offset::format(end));
-    }
-    Ok(())
-}
-
-/// What puts a terminal in the state the session's terminal was in at `t`: a reset, then
-/// the screen as it was (see `gatehouse_indexer::redraw`).
-async fn screen_then(storage: &Storage, manifest: &Manifest, t: Micros) -> anyhow::Result<Vec<u8>> {
-    let keyframes = gatehouse_indexer::load_keyframes(&storage.object_store(), manifest).await?;
-    let parser = gatehouse_indexer::screen_at(storage, manifest, &keyframes, t).await?;
-    let mut bytes = b"\x1bc".to_vec();
-    bytes.extend_from_slice(&gatehouse_indexer::redraw(parser.screen()));
-    Ok(bytes)
-}

@@ -118,7 +118,7 @@ fn line(h: &Hit) -> String {
         t.minute(),
         t.second()
     );
-    let offset = format!("+{}", super::offset::format(h.offset_us));
+    let offset = format!("+{}", super::moment::format(h.offset_us));
     let who = format!("{}@{}", h.user.as_deref().unwrap_or("-"), h.target.as_deref().unwrap_or("-"));
     let text = h.text.replace('\n', "\\n");
     format!("{time}  {}  {offset:>14}  {who:<24}  {:<13}  {text}", h.session, h.kind)

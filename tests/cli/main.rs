@@ -4,7 +4,7 @@ mod commands;
 mod demo;
 mod live_search;
 mod control;
-mod play;
+mod moments;
 mod recording;
 mod search;
 mod support;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gatehouse_fixtures::s3::{self, Moto};
 use gatehouse_recorder::{Frame, FrameData, asciicast};
 
-use crate::support::{BIN, gatehouse, walk};
+use crate::support::{BIN, asciinema_cat, gatehouse, walk};
 
 fn gh_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = gatehouse(dir, args);
@@ -61,22 +61,6 @@ fn bytes_of(frames: &[Frame], output: bool) -> Vec<u8> {
             _ => Vec::new(),
         })
         .collect()
-}
-
-/// The real asciinema CLI from the test virtualenv.
-fn asciinema() -> PathBuf {
-    let venv = std::env::var_os("GATEHOUSE_TEST_PYTHON")
-        .map(|p| PathBuf::from(p).with_file_name("asciinema"))
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/gatehouse/venv/bin/asciinema"));
-    assert!(venv.exists(), "asciinema CLI missing at {}: run `bash scripts/test.sh`", venv.display());
-    venv
-}
-
-/// `asciinema cat FILE`: the terminal output asciinema itself reads from the file.
-fn asciinema_cat(file: &Path) -> Vec<u8> {
-    let out = Command::new(asciinema()).arg("cat").arg(file).output().unwrap();
-    assert!(out.status.success(), "asciinema cat {} failed: {}", file.display(), text(&out.stderr));
-    out.stdout
 }
 
 fn data(name: &str) -> PathBuf {

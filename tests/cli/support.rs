@@ -157,3 +157,19 @@ fn askpass(dir: &Path) -> PathBuf {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     path
 }
+
+/// The real asciinema CLI from the test virtualenv.
+pub(crate) fn asciinema() -> PathBuf {
+    let venv = std::env::var_os("GATEHOUSE_TEST_PYTHON")
+        .map(|p| PathBuf::from(p).with_file_name("asciinema"))
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/gatehouse/venv/bin/asciinema"));
+    assert!(venv.exists(), "asciinema CLI missing at {}: run `bash scripts/test.sh`", venv.display());
+    venv
+}
+
+/// `asciinema cat FILE`: the terminal output asciinema itself reads from the file.
+pub(crate) fn asciinema_cat(file: &Path) -> Vec<u8> {
+    let out = Command::new(asciinema()).arg("cat").arg(file).output().unwrap();
+    assert!(out.status.success(), "asciinema cat {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}

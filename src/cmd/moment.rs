@@ -1,8 +1,9 @@
 //! A moment inside a session, as an offset from its start: how `search` prints a hit's
-//! time and `play --from` takes it back.
+//! time, how `play` and `export` take it back (`--from`, `--until`), and the screen a
+//! terminal must show to go on from there.
 
 use anyhow::bail;
-use gatehouse_recorder::Micros;
+use gatehouse_recorder::{Manifest, Micros, RecordingState, Storage};
 
 /// `H:MM:SS.mmm` (`gatehouse search` prints it after a `+`), which [`parse`] reads.
 pub fn format(us: Micros) -> String {
@@ -57,6 +58,33 @@ pub fn parse(text: &str) -> anyhow::Result<Micros> {
         bail!("{text:?} is too far into a session");
     }
     Ok((secs * 1e6).round() as Micros)
+}
+
+/// `--from` and `--until` must name a stretch of the session.
+pub fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
+    if let Some(until) = until
+        && until < from
+    {
+        bail!("--until {} is before --from {}", format(until), format(from));
+    }
+    // A live session grows; a finished one ends at its duration.
+    let end = manifest.segments.iter().map(|s| s.last_t).max().unwrap_or(0).max(manifest.duration);
+    if manifest.state != RecordingState::Live && from > end {
+        bail!("--from {} is past the end of session {} (it lasts {})", format(from), manifest.id, format(end));
+    }
+    Ok(())
+}
+
+/// The terminal at `t`: what puts a terminal in the state the session's terminal was in
+/// then (a reset, then the screen as it was: see `gatehouse_indexer::redraw`), and its
+/// size as `(cols, rows)`. Uses the session's keyframes when it has some.
+pub async fn screen_at(storage: &Storage, manifest: &Manifest, t: Micros) -> anyhow::Result<(Vec<u8>, u16, u16)> {
+    let keyframes = gatehouse_indexer::load_keyframes(&storage.object_store(), manifest).await?;
+    let parser = gatehouse_indexer::screen_at(storage, manifest, &keyframes, t).await?;
+    let mut bytes = b"\x1bc".to_vec();
+    bytes.extend_from_slice(&gatehouse_indexer::redraw(parser.screen()));
+    let (rows, cols) = parser.screen().size();
+    Ok((bytes, cols.get(), rows.get()))
 }
 
 /// A non-negative decimal number of seconds (digits, at most one point).

@@ -1,13 +1,14 @@
-//! `gatehouse play --from/--until`, run for real: the replay starts with the screen as it
-//! was at that moment (rebuilt from the keyframes `reindex` stores, or from the start when
-//! there are none) and goes on from there. What it prints is fed to a `vt100` terminal of
-//! the session's size and compared with that terminal fed the cast itself.
+//! `gatehouse play|export --from/--until`, run for real: the replay (or the exported clip)
+//! starts with the screen as it was at that moment (rebuilt from the keyframes `reindex`
+//! stores, or from the start when there are none) and goes on from there. What it prints
+//! is fed to a `vt100` terminal of the session's size and compared with that terminal fed
+//! the cast itself; the clip is read by the real `asciinema` CLI.
 
 use std::num::NonZeroU16;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::support::{gatehouse, walk};
+use crate::support::{asciinema_cat, gatehouse, walk};
 
 const COLS: NonZeroU16 = NonZeroU16::new(40).unwrap();
 const ROWS: NonZeroU16 = NonZeroU16::new(10).unwrap();
@@ -86,6 +87,26 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
         let played = String::from_utf8(ok(dir.path(), &["play", &id, "--from", "2.5", "--until", "3.5", "--speed", "1000"])).unwrap();
         assert!(!played.contains("line ") && !played.contains("delta"), "{played:?}");
         assert_eq!(screen(played.as_bytes()).lines().take(2).collect::<Vec<_>>(), ["bravo", "charlie"]);
+
+        // The same stretch exported: a clip whose times start at 0, which asciinema plays
+        // to the same screen; as JSON lines, the frames of the stretch at their times.
+        for (from, until) in [("1.2", 1.7), ("2.5", 3.5)] {
+            let clip = dir.path().join("clip.cast");
+            let args = ["export", &id, "--from", from, "--until", &until.to_string(), "-o", clip.to_str().unwrap()];
+            ok(dir.path(), &args);
+            let text = std::fs::read_to_string(&clip).unwrap();
+            let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            assert_eq!((header["width"].as_u64(), header["height"].as_u64()), (Some(40), Some(10)));
+            let times: Vec<f64> =
+                text.lines().skip(1).map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[0].as_f64().unwrap()).collect();
+            let span = until - from.parse::<f64>().unwrap();
+            assert!(times[0] == 0.0 && times.iter().all(|&t| t <= span + 1e-6), "{times:?}");
+            assert_eq!(screen(&asciinema_cat(&clip)), screen(&output_until(&events, until)), "clip {from}..{until}");
+        }
+        let jsonl = String::from_utf8(ok(dir.path(), &["export", &id, "--format", "jsonl", "--from", "2", "--until", "3"])).unwrap();
+        let times: Vec<u64> =
+            jsonl.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_u64().unwrap()).collect();
+        assert_eq!(times, [2_000_000, 3_000_000], "the frames at 2 s and 3 s");
     }
 
     // Offsets that name no stretch of the session are refused, saying why.
@@ -103,4 +124,6 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
     }
     let err = String::from_utf8_lossy(&run(dir.path(), &["play", &id, "--from", "5"]).stderr).into_owned();
     assert!(err.contains("it lasts 0:00:04.000"), "{err}");
+    let out = run(dir.path(), &["export", &id, "--from", "4", "--until", "3"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is before --from"));
 }
