@@ -271,6 +271,17 @@ fn damaged_segments_are_named_and_the_rest_still_reads() {
     assert!(numbers.contains(&0) && numbers.contains(&(n - 1)), "the segments before and after the damage read");
     assert!(numbers.len() > n / 4 && numbers.len() < n, "{} frames survive", numbers.len());
     assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+
+    // A clip from 17 s: the screen then cannot be rebuilt past the damage (there are no
+    // keyframes yet), which is said, naming the segment; the clip still holds what follows.
+    let out = run(dir.path(), &["export", &id, "--from", "17"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("screen at 0:00:17.000 cannot be rebuilt") && err.contains("00000001.seg"), "{err}");
+    let (_, clip) = decode(&out.stdout);
+    let first: usize = String::from_utf8_lossy(&bytes_of(&clip[..1], true)).split(' ').next().unwrap().parse().unwrap();
+    assert_eq!((first, clip.len()), (17_001, n - 17_001), "the frames after 17 s, from 0 s on");
+    assert_eq!(clip[0].t, 1000, "times count from the start of the clip");
 }
 
 #[test]
