@@ -87,7 +87,10 @@ fn row(m: &Manifest) -> String {
         started.minute(),
         started.second()
     );
-    let secs = m.duration / 1_000_000;
+    // A live session's manifest knows the frames stored so far; it has been running since
+    // it started.
+    let running = (time::OffsetDateTime::now_utc() - m.started_at).whole_seconds().max(0) as u64;
+    let secs = if m.state == RecordingState::Live { running.max(m.duration / 1_000_000) } else { m.duration / 1_000_000 };
     let duration = format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     let state = serde_json::to_value(m.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());

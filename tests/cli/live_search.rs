@@ -39,6 +39,7 @@ fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("exec-marker-42"));
 
     // An interactive shell in a PTY.
+    let shell_started = Instant::now();
     let mut client = demo.ssh()
         .arg("-tt")
         .stdin(Stdio::piped())
@@ -117,6 +118,19 @@ fn a_command_typed_through_the_proxy_is_searchable_within_two_seconds() {
         assert!(Instant::now() < deadline, "no failed login in the events parts: {rows} {}", String::from_utf8_lossy(&out.stderr));
         std::thread::sleep(Duration::from_millis(250));
     }
+
+    // While it runs, `sessions` lists the shell as live, running for as long as it has.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(shell_started.elapsed()));
+    let before = shell_started.elapsed().as_secs();
+    let out = Command::new(BIN).arg("--data-dir").arg(&data).args(["sessions", "--state", "live"]).output().unwrap();
+    let after = shell_started.elapsed().as_secs();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let duration = rows[0].split_whitespace().nth(3).unwrap();
+    let secs = duration.split(':').fold(0, |acc, part| acc * 60 + part.parse::<u64>().unwrap());
+    assert!(secs + 1 >= before && secs <= after, "running {before}-{after} s, listed as {duration}: {table}");
+
     stdin.write_all(b"exit\r").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !search(&data, "exec-marker").contains(&"echo exec-marker-$((40+2))".to_string()) {
