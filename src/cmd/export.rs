@@ -56,18 +56,20 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let rt = store::runtime()?;
     let storage = args.store.storage(ctx)?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = BufWriter::new(&mut out);
     let errors = rt.block_on(async {
         store::recover_spool(ctx, &storage).await?;
         let id = storage.resolve(&args.session).await?;
         let manifest = storage.manifest(id).await?;
         let from = args.from.unwrap_or(0);
         moment::check_range(&manifest, from, args.until)?;
-        let mut errors = 0;
+        // Only now, when there is something to write: a refused export leaves an
+        // existing file as it was.
+        let sink: Box<dyn Write> = match &args.output {
+            Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        let mut out = BufWriter::new(sink);
+        let (mut errors, mut drawn) = (0, false);
         let mut encoder = Encoder::new(Version::V2);
         // A cast of a stretch starts with the screen as it was at its start, at time 0.
         let cast = args.format == Format::Cast;
@@ -75,11 +77,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let mut header = Header::from_manifest(&manifest);
             let mut first = None;
             if from > 0 {
-                header.timestamp = header.timestamp.map(|t| t + std::time::Duration::from_micros(from));
+                header.timestamp = header.timestamp.and_then(|t| t.checked_add(time::Duration::microseconds(from as i64)));
                 match moment::screen_at(&storage, &manifest, from).await {
                     Ok((screen, cols, rows)) => {
                         (header.cols, header.rows) = (cols, rows);
                         first = Some(Frame { t: 0, data: FrameData::Output(screen.into()) });
+                        drawn = true;
                     }
                     Err(e) => {
                         eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); the cast starts without it", moment::format(from));
@@ -92,9 +95,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 out.write_all(line.as_bytes())?;
             }
         }
-        // Frames at `from` are in that screen already; JSON lines keep them all.
+        // What is at `from` may be in that screen already; JSON lines keep everything.
         let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
-            std::future::ready(from == 0 || !cast || f.as_ref().map_or(true, |f| f.t > from))
+            std::future::ready(!(drawn && f.as_ref().is_ok_and(|f| moment::on_screen_at(f, from))))
         }));
         let mut last_t = 0;
         while let Some(item) = frames.next().await {
@@ -125,9 +128,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 out.write_all(line.as_bytes())?;
             }
         }
+        out.flush()?;
         anyhow::Ok(errors)
     })?;
-    out.flush()?;
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -3,7 +3,7 @@
 //! terminal must show to go on from there.
 
 use anyhow::bail;
-use gatehouse_recorder::{Manifest, Micros, RecordingState, Storage};
+use gatehouse_recorder::{Frame, FrameData, Manifest, Micros, RecordingState, Storage};
 
 /// `H:MM:SS.mmm` (`gatehouse search` prints it after a `+`), which [`parse`] reads.
 pub fn format(us: Micros) -> String {
@@ -61,6 +61,10 @@ pub fn parse(text: &str) -> anyhow::Result<Micros> {
 }
 
 /// `--from` and `--until` must name a stretch of the session.
+///
+/// Known limit: a `--from` that falls inside an escape sequence or a UTF-8 character
+/// split across two frames shows the rest of it as text after the rebuilt screen; the
+/// offsets `search` prints are at frame boundaries where text was shown.
 pub fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
     if let Some(until) = until
         && until < from
@@ -85,6 +89,13 @@ pub async fn screen_at(storage: &Storage, manifest: &Manifest, t: Micros) -> any
     bytes.extend_from_slice(&gatehouse_indexer::redraw(parser.screen()));
     let (rows, cols) = parser.screen().size();
     Ok((bytes, cols.get(), rows.get()))
+}
+
+/// Whether the screen rebuilt at `from` (see [`screen_at`]) already holds `frame`: the
+/// output and resizes at exactly `from`. A replay after that screen skips them; input,
+/// markers and events at `from` are not on any screen and stay.
+pub fn on_screen_at(frame: &Frame, from: Micros) -> bool {
+    frame.t <= from && matches!(frame.data, FrameData::Output(_) | FrameData::Resize { .. })
 }
 
 /// A non-negative decimal number of seconds (digits, at most one point).

@@ -54,10 +54,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         let from = args.from.unwrap_or(0);
         moment::check_range(&manifest, from, args.until)?;
         let mut out = std::io::stdout();
-        let mut errors = 0;
+        let (mut errors, mut drawn) = (0, false);
         if from > 0 {
             match moment::screen_at(&storage, &manifest, from).await {
-                Ok((screen, _, _)) => out.write_all(&screen)?,
+                Ok((screen, _, _)) => {
+                    out.write_all(&screen)?;
+                    drawn = true;
+                }
                 Err(e) => {
                     eprintln!("gatehouse: the screen at {} cannot be rebuilt ({e}); playing on from there\r", moment::format(from));
                     errors += 1;
@@ -65,9 +68,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
-        // Frames at `from` are in the screen drawn above already.
+        // What is at `from` may be in the screen drawn above already.
         let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
-            std::future::ready(from == 0 || f.as_ref().map_or(true, |f| f.t > from))
+            std::future::ready(!(drawn && f.as_ref().is_ok_and(|f| moment::on_screen_at(f, from))))
         }));
         let mut prev = from;
         let start = tokio::time::Instant::now();
@@ -101,4 +104,3 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     })?;
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
-

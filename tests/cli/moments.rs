@@ -76,7 +76,8 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
         let first = 0.6 / 0.0005;
         let shown = format!("line {:04}", first as usize);
         assert!(!String::from_utf8_lossy(&played).contains("line 0000"), "nothing long scrolled off is replayed");
-        assert!(String::from_utf8_lossy(&played).contains(&shown), "the last line at 0.6 s is drawn");
+        // The line printed at exactly 0.6 s is drawn with the screen, and not played again.
+        assert_eq!(String::from_utf8_lossy(&played).matches(&shown).count(), 1, "the last line at 0.6 s, once");
         assert_eq!(screen(&played), screen(&output_until(&events, 10.0)), "indexed: {indexed}");
         // Up to a moment: the screen then, as a terminal fed the cast up to it shows it.
         for (from, until) in [("0.6", 1.0), ("+0:00:01.200", 1.7), ("0:02.5", 3.5)] {
@@ -103,6 +104,10 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
             assert!(times[0] == 0.0 && times.iter().all(|&t| t <= span + 1e-6), "{times:?}");
             assert_eq!(screen(&asciinema_cat(&clip)), screen(&output_until(&events, until)), "clip {from}..{until}");
         }
+        // From exactly the clear at 2 s: it is in the clip's first screen, not again after it.
+        let clip = String::from_utf8(ok(dir.path(), &["export", &id, "--from", "2", "--until", "3"])).unwrap();
+        assert_eq!(clip.matches("bravo").count(), 1, "{clip}");
+        assert_eq!(clip.lines().count(), 3, "header, the screen at 2 s, charlie at 1 s: {clip}");
         let jsonl = String::from_utf8(ok(dir.path(), &["export", &id, "--format", "jsonl", "--from", "2", "--until", "3"])).unwrap();
         let times: Vec<u64> =
             jsonl.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_u64().unwrap()).collect();
@@ -124,6 +129,10 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
     }
     let err = String::from_utf8_lossy(&run(dir.path(), &["play", &id, "--from", "5"]).stderr).into_owned();
     assert!(err.contains("it lasts 0:00:04.000"), "{err}");
-    let out = run(dir.path(), &["export", &id, "--from", "4", "--until", "3"]);
+    // A refused export leaves the file it was to write as it was.
+    let kept = dir.path().join("kept.cast");
+    std::fs::write(&kept, "an earlier clip").unwrap();
+    let out = run(dir.path(), &["export", &id, "--from", "4", "--until", "3", "-o", kept.to_str().unwrap()]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is before --from"));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "an earlier clip");
 }
