@@ -63,8 +63,7 @@ pub fn parse(text: &str) -> anyhow::Result<Micros> {
 /// `--from` and `--until` must name a stretch of the session.
 ///
 /// Known limit: a `--from` that falls inside an escape sequence or a UTF-8 character
-/// split across two frames shows the rest of it as text after the rebuilt screen; the
-/// offsets `search` prints are at frame boundaries where text was shown.
+/// split across two frames shows the rest of it as text after the rebuilt screen.
 pub fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
     if let Some(until) = until
         && until < from
