@@ -1,6 +1,9 @@
 //! A moment inside a session, as an offset from its start: how `search` prints a hit's
 //! time, how `play` and `export` take it back (`--from`, `--until`), and the screen a
 //! terminal must show to go on from there.
+//!
+//! Known limit: a `--from` that falls inside an escape sequence or a UTF-8 character
+//! split across two frames shows the rest of it as text after the rebuilt screen.
 
 use anyhow::bail;
 use gatehouse_recorder::{Frame, FrameData, Manifest, Micros, RecordingState, Storage};
@@ -61,9 +64,6 @@ pub fn parse(text: &str) -> anyhow::Result<Micros> {
 }
 
 /// `--from` and `--until` must name a stretch of the session.
-///
-/// Known limit: a `--from` that falls inside an escape sequence or a UTF-8 character
-/// split across two frames shows the rest of it as text after the rebuilt screen.
 pub fn check_range(manifest: &Manifest, from: Micros, until: Option<Micros>) -> anyhow::Result<()> {
     if let Some(until) = until
         && until < from
