@@ -95,10 +95,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 out.write_all(line.as_bytes())?;
             }
         }
-        // What is at `from` may be in that screen already; JSON lines keep everything.
-        let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
-            std::future::ready(!(drawn && f.as_ref().is_ok_and(|f| moment::on_screen_at(f, from))))
-        }));
+        // JSON lines keep everything (nothing was drawn for them).
+        let mut frames = std::pin::pin!(moment::frames(&storage, &manifest, from, args.until, drawn));
         let mut last_t = 0;
         while let Some(item) = frames.next().await {
             let mut frame = match item {
@@ -109,9 +107,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            if args.until.is_some_and(|until| frame.t > until) {
-                break;
-            }
             match args.format {
                 Format::Cast => {
                     frame.t -= from;

@@ -6,6 +6,7 @@
 //! split across two frames shows the rest of it as text after the rebuilt screen.
 
 use anyhow::bail;
+use futures::{Stream, StreamExt};
 use gatehouse_recorder::{Frame, FrameData, Manifest, Micros, RecordingState, Storage};
 
 /// `H:MM:SS.mmm` (`gatehouse search` prints it after a `+`), which [`parse`] reads.
@@ -90,11 +91,22 @@ pub async fn screen_at(storage: &Storage, manifest: &Manifest, t: Micros) -> any
     Ok((bytes, cols.get(), rows.get()))
 }
 
-/// Whether the screen rebuilt at `from` (see [`screen_at`]) already holds `frame`: the
-/// output and resizes at exactly `from`. A replay after that screen skips them; input,
-/// markers and events at `from` are not on any screen and stay.
-pub fn on_screen_at(frame: &Frame, from: Micros) -> bool {
-    frame.t <= from && matches!(frame.data, FrameData::Output(_) | FrameData::Resize { .. })
+/// The frames of the stretch `from..=until`, damaged segments as `Err` (see
+/// `Storage::frames`). When `drawn` (the screen at `from`, see [`screen_at`], was shown
+/// first), the output and resizes at exactly `from` are left out: that screen holds
+/// them. Input, markers and events at `from` are on no screen and stay.
+pub fn frames(
+    storage: &Storage,
+    manifest: &Manifest,
+    from: Micros,
+    until: Option<Micros>,
+    drawn: bool,
+) -> impl Stream<Item = gatehouse_recorder::Result<Frame>> + Send + 'static {
+    let on_screen = move |f: &Frame| drawn && f.t <= from && matches!(f.data, FrameData::Output(_) | FrameData::Resize { .. });
+    storage
+        .frames(manifest, from)
+        .take_while(move |f| std::future::ready(!f.as_ref().is_ok_and(|f| until.is_some_and(|u| f.t > u))))
+        .filter(move |f| std::future::ready(!f.as_ref().is_ok_and(on_screen)))
 }
 
 /// A non-negative decimal number of seconds (digits, at most one point).

@@ -68,10 +68,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
-        // What is at `from` may be in the screen drawn above already.
-        let mut frames = std::pin::pin!(storage.frames(&manifest, from).filter(|f| {
-            std::future::ready(!(drawn && f.as_ref().is_ok_and(|f| moment::on_screen_at(f, from))))
-        }));
+        let mut frames = std::pin::pin!(moment::frames(&storage, &manifest, from, args.until, drawn));
         let mut prev = from;
         let start = tokio::time::Instant::now();
         let mut due = Duration::ZERO;
@@ -84,9 +81,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            if args.until.is_some_and(|until| frame.t > until) {
-                break;
-            }
             // Pace against a running deadline, not per-frame sleeps, so time never drifts.
             let mut gap = Duration::from_micros(frame.t.saturating_sub(prev)).div_f64(args.speed);
             if let Some(limit) = idle {
