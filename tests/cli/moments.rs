@@ -5,10 +5,8 @@
 //! the cast itself; the clip is read by the real `asciinema` CLI.
 
 use std::num::NonZeroU16;
-use std::path::Path;
-use std::process::{Output, Stdio};
 
-use crate::support::{asciinema_cat, gatehouse, walk};
+use crate::support::{asciinema_cat, ok, run, walk};
 
 const COLS: NonZeroU16 = NonZeroU16::new(40).unwrap();
 const ROWS: NonZeroU16 = NonZeroU16::new(10).unwrap();
@@ -43,16 +41,6 @@ fn screen(bytes: &[u8]) -> String {
 /// The cast's output up to `t` seconds (inclusive).
 fn output_until(events: &[(f64, String)], t: f64) -> Vec<u8> {
     events.iter().filter(|(at, _)| *at <= t).flat_map(|(_, o)| o.bytes()).collect()
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    gatehouse(dir, args).stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("gatehouse runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = run(dir, args);
-    assert!(out.status.success(), "gatehouse {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
 }
 
 #[test]
@@ -122,17 +110,17 @@ fn play_from_a_moment_draws_the_screen_then_and_goes_on_from_there() {
     ] {
         let mut all = vec!["play", &id[..]];
         all.extend_from_slice(args);
-        let out = run(dir.path(), &all);
+        let out = run(dir.path(), &all, b"");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing played");
     }
-    let err = String::from_utf8_lossy(&run(dir.path(), &["play", &id, "--from", "5"]).stderr).into_owned();
+    let err = String::from_utf8_lossy(&run(dir.path(), &["play", &id, "--from", "5"], b"").stderr).into_owned();
     assert!(err.contains("it lasts 0:00:04.000"), "{err}");
     // A refused export leaves the file it was to write as it was.
     let kept = dir.path().join("kept.cast");
     std::fs::write(&kept, "an earlier clip").unwrap();
-    let out = run(dir.path(), &["export", &id, "--from", "4", "--until", "3", "-o", kept.to_str().unwrap()]);
+    let out = run(dir.path(), &["export", &id, "--from", "4", "--until", "3", "-o", kept.to_str().unwrap()], b"");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is before --from"));
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "an earlier clip");
 }

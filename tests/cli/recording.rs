@@ -2,32 +2,20 @@
 //! PTY, asciicast round trips validated by the real `asciinema` CLI, SIGKILL mid-session,
 //! damaged segments on disk, and an S3 store (moto) named by the AWS variables.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gatehouse_fixtures::s3::{self, Moto};
 use gatehouse_recorder::{Frame, FrameData, asciicast};
 
-use crate::support::{BIN, asciinema_cat, gatehouse, walk};
+use crate::support::{BIN, asciinema_cat, gatehouse, ok, run, walk};
 
 fn gh_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = gatehouse(dir, args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
-}
-
-fn run(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = gh_cmd(dir, args).stdin(Stdio::piped()).spawn().expect("gatehouse runs");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = run(dir, args, b"");
-    assert!(out.status.success(), "gatehouse {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -2,9 +2,9 @@
 //! process that dies with its test, `gatehouse demo` started and its printed `ssh` command
 //! taken apart, and OpenSSH clients that answer the demo's password.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
@@ -29,6 +29,21 @@ pub(crate) fn gatehouse(dir: &Path, args: &[&str]) -> Command {
         .env_remove("GATEHOUSE_MASTER_KEY")
         .stdin(Stdio::null());
     cmd
+}
+
+/// `gatehouse ARGS` run to its end with `stdin` as its input, output captured.
+pub(crate) fn run(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = gatehouse(dir, args);
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gatehouse runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of `gatehouse ARGS`, which must succeed.
+pub(crate) fn ok(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = run(dir, args, b"");
+    assert!(out.status.success(), "gatehouse {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }
 
 /// A recorded shell session of the development corpus (`fixtures/corpus/dev`).
