@@ -24,12 +24,15 @@
 //!    with round 1.
 //! 5. Its control: the same through the jump host.
 //!
-//! With the idle ratios comes their 95 % bootstrap interval: on this machine two paths
-//! within a percent of each other cannot be ranked by one run, and the interval says
-//! whether a difference is more than chance.
+//! Round 1 is the measurement, 2,000 keystrokes, run ten times over (new sessions
+//! each run). One run's p99 is its 20 slowest keys, so on this machine it lands anywhere
+//! from 0.7× to 1.25× the jump host's between runs of the same binaries: each run is
+//! printed, then all of them pooled (20,000 keys each way), whose ratios come with their
+//! 95 % bootstrap interval, which says whether a difference is more than chance.
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
-//! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS` change the sizes;
+//! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS`, `GATEHOUSE_BENCH_IDLE_RUNS` change
+//! the sizes;
 //! `GATEHOUSE_BENCH_HEAVY=0` skips rounds 4 and 5; `GATEHOUSE_BENCH_IDLE_ONLY=1` runs round 1
 //! alone; `GATEHOUSE_BENCH_SAMPLES=FILE` writes
 //! every sample with its time, path and state.)
@@ -42,6 +45,8 @@ use gatehouse_benches::loadgen::{Load, Ticker};
 use gatehouse_benches::proxy_env::{Path3, ProxyEnv, quantile, ratio_interval};
 
 const KEYSTROKES: usize = 2000;
+/// Runs of [`KEYSTROKES`] keys in round 1.
+const IDLE_RUNS: usize = 10;
 const BACKGROUND: usize = 200;
 /// Keys per block when the background sessions take turns printing and being silent.
 const BLOCK: usize = 100;
@@ -53,6 +58,7 @@ fn main() {
     gatehouse_benches::proxy_env::maybe_serve();
     let keystrokes: usize = std::env::var("GATEHOUSE_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(KEYSTROKES);
     let background: usize = std::env::var("GATEHOUSE_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(BACKGROUND);
+    let idle_runs: usize = std::env::var("GATEHOUSE_BENCH_IDLE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(IDLE_RUNS).max(1);
     if let Some(f) = std::env::var_os("GATEHOUSE_BENCH_SAMPLES") {
         std::sync::LazyLock::force(&START);
         *SAMPLE_LOG.lock().unwrap() = Some(std::fs::File::create(f).unwrap());
@@ -62,10 +68,16 @@ fn main() {
     // The jump host and gatehouse take turns key by key, so both see the same machine:
     // on 2 shared cores, anything else running moves latencies more than any proxy does.
     let paths = [Path3::Jump, Path3::Gatehouse];
-    let [idle, _] = measure(&env, &paths, keystrokes, None);
+    let runs: Vec<Vec<Vec<f64>>> = (0..idle_runs)
+        .map(|_| {
+            let [run, _] = measure(&env, &paths, keystrokes, None);
+            run
+        })
+        .collect();
+    let idle = pooled(&runs);
     if std::env::var("GATEHOUSE_BENCH_IDLE_ONLY").as_deref() == Ok("1") {
         drop(ticker);
-        report_idle(&paths, &idle, keystrokes);
+        report_idle(&paths, &runs, &idle, keystrokes);
         return;
     }
     let others = ticker.load(&env, false, background);
@@ -88,7 +100,7 @@ fn main() {
     };
 
     let p99 = |s: &Vec<f64>| quantile(s, 0.99);
-    report_idle(&paths, &idle, keystrokes);
+    report_idle(&paths, &runs, &idle, keystrokes);
     let rounds = [
         (format!("2. {background} sessions through gatehouse, silent"), &silent),
         (format!("2. {background} sessions through gatehouse, printing"), &loaded),
@@ -104,7 +116,7 @@ fn main() {
     }
     let jump = &idle[0];
     println!(
-        "loaded, gatehouse p99 with {background} sessions printing through it / jump host idle p99 (round 1): {:.2}x (target <= 2.0x)",
+        "loaded, gatehouse p99 with {background} sessions printing through it / jump host idle p99 (round 1, pooled): {:.2}x (target <= 2.0x)",
         p99(&loaded[1]) / p99(jump)
     );
     println!(
@@ -205,9 +217,20 @@ fn measure(env: &ProxyEnv, paths: &[Path3], n: usize, load: Option<&Load>) -> [V
     }
     drop(sessions);
     for s in samples.iter_mut().flatten() {
-        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        s.sort_by(f64::total_cmp);
     }
     samples
+}
+
+/// The runs' samples of each path together, sorted.
+fn pooled(runs: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    (0..runs[0].len())
+        .map(|p| {
+            let mut all: Vec<f64> = runs.iter().flat_map(|r| r[p].iter().copied()).collect();
+            all.sort_by(f64::total_cmp);
+            all
+        })
+        .collect()
 }
 
 struct Background(Vec<Child>);
@@ -249,15 +272,33 @@ fn start_background(env: &ProxyEnv, path: Path3, n: usize) -> Background {
     bg
 }
 
-/// Round 1's lines and the idle ratios with their bootstrap interval.
-fn report_idle(paths: &[Path3], idle: &[Vec<f64>], keystrokes: usize) {
-    let p99 = |s: &Vec<f64>| quantile(s, 0.99);
-    println!("proxy_latency: keystroke round trip, {keystrokes} keystrokes per line, microseconds");
-    println!("{:<84} {:>8} {:>8}", "", "p50", "p99");
-    for (path, s) in paths.iter().zip(idle) {
+/// Round 1: each run's lines and ratios, how many runs met the target, then the pooled
+/// figures and their bootstrap interval.
+fn report_idle(paths: &[Path3], runs: &[Vec<Vec<f64>>], pooled: &[Vec<f64>], keystrokes: usize) {
+    let p99 = |s: &[f64]| quantile(s, 0.99);
+    let ratio = |r: &[Vec<f64>], q: f64| quantile(&r[1], q) / quantile(&r[0], q);
+    println!("proxy_latency: keystroke round trip, microseconds");
+    println!("1. idle, {} runs of {keystrokes} keystrokes, new sessions each run:", runs.len());
+    println!("{:>6} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}", "run", "jump p50", "jump p99", "gatehouse p50", "gatehouse p99", "p50 ratio", "p99 ratio");
+    for (i, r) in runs.iter().enumerate() {
+        println!(
+            "{:>6} {:>14.0} {:>14.0} {:>14.0} {:>14.0} {:>9.3}x {:>9.2}x",
+            i + 1,
+            quantile(&r[0], 0.5),
+            p99(&r[0]),
+            quantile(&r[1], 0.5),
+            p99(&r[1]),
+            ratio(r, 0.5),
+            ratio(r, 0.99)
+        );
+    }
+    let met = |q: f64| runs.iter().filter(|r| ratio(r, q) <= 1.0).count();
+    println!("  single runs at or under the jump host: p50 {} of {n}, p99 {} of {n}", met(0.5), met(0.99), n = runs.len());
+    println!("{:<84} {:>8} {:>8}", format!("1. idle, all {} keys of each path pooled", keystrokes * runs.len()), "p50", "p99");
+    for (path, s) in paths.iter().zip(pooled) {
         println!("{:<84} {:>8.0} {:>8.0}", format!("1. idle: {}", path.name()), quantile(s, 0.5), p99(s));
     }
-    let (jump, gatehouse) = (&idle[0], &idle[1]);
+    let (jump, gatehouse) = (&pooled[0], &pooled[1]);
     println!(
         "idle, gatehouse / jump host: p50 {:.3}x, p99 {:.2}x (target <= 1.0x)",
         quantile(gatehouse, 0.5) / quantile(jump, 0.5),
