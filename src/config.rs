@@ -7,6 +7,7 @@
 //! host_key = "gatehouse-data/ssh_host_ed25519_key"   # created if missing
 //! env_allow = ["LANG", "LC_*", "TZ"]
 //! offer_chacha20 = false
+//! idle_timeout = "15m"                               # end unattended terminals (off by default)
 //! [web]
 //! listen = "127.0.0.1:8080"
 //! [recording]
@@ -52,6 +53,7 @@ struct SshFile {
     host_key: Option<PathBuf>,
     env_allow: Option<Vec<String>>,
     offer_chacha20: Option<bool>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +125,9 @@ impl Settings {
         if let Some(c) = file.ssh.offer_chacha20 {
             proxy.offer_chacha20 = c;
         }
+        if let Some(t) = env("GATEHOUSE_SSH_IDLE_TIMEOUT").or(file.ssh.idle_timeout) {
+            proxy.idle_timeout = idle_timeout(&t)?;
+        }
         let mut web_listen = file.web.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let mut store = file.recording.store;
         let mut policy = file.recording.policy;
@@ -166,6 +171,14 @@ impl Settings {
     }
 }
 
+/// `[ssh] idle_timeout`: a span as `play --from` takes one (`15m`, `900`, `1h30m`,
+/// `0:15:00`); zero turns it off.
+fn idle_timeout(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    let us = crate::cmd::moment::parse(text)
+        .map_err(|_| anyhow::anyhow!("idle_timeout {text:?}: expected a span of time like 15m, 900s or 1h30m (0 for none)"))?;
+    Ok((us > 0).then(|| std::time::Duration::from_micros(us as u64)))
+}
+
 fn read_file(path: &Path) -> anyhow::Result<File> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
@@ -195,6 +208,22 @@ mod tests {
         let flags = Overrides { ssh_listen: Some("127.0.0.1:4000".parse().unwrap()), ..Default::default() };
         let s = Settings::load(dir.path(), Some(&path), &flags).unwrap();
         assert_eq!(s.proxy.listen.port(), 4000);
+    }
+
+    #[test]
+    fn idle_timeout_reads_spans_and_zero_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        let load = |v: &str| {
+            std::fs::write(&path, format!("[ssh]\nidle_timeout = \"{v}\"\n[recording]\nstore = \"memory://\"\n")).unwrap();
+            Settings::load(dir.path(), Some(&path), &Overrides::default()).map(|s| s.proxy.idle_timeout)
+        };
+        assert_eq!(load("15m").unwrap(), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(load("1h30m").unwrap(), Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(load("90").unwrap(), Some(std::time::Duration::from_secs(90)));
+        assert_eq!(load("0").unwrap(), None);
+        let e = format!("{:#}", load("soon").unwrap_err());
+        assert!(e.contains("idle_timeout \"soon\"") && e.contains("15m"), "{e}");
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct ProxyConfig {
     /// After this many unanswered keep-alives in a row, the peer is gone: its connection
     /// closes and its sessions end (`client-disconnect`, or the target's side closes).
     pub keepalive_max: usize,
+    /// A session with a terminal (a shell, or a command run with `ssh -t`) that has had
+    /// no input from its user for this long is ended, with a message to the user, as an
+    /// unattended terminal. Output does not count: a `tail -f` left running is still
+    /// unattended. Sessions without a terminal (exec, scp, sftp, rsync, tunnels) are
+    /// driven by programs and never time out. Off (`None`) by default.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ProxyConfig {
@@ -59,6 +65,7 @@ impl Default for ProxyConfig {
             // laptop) is let go after about 2 minutes; TCP keep-alive backs this up.
             keepalive: Some(Duration::from_secs(30)),
             keepalive_max: 3,
+            idle_timeout: None,
         }
     }
 }

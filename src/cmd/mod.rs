@@ -4,7 +4,7 @@
 pub mod commands;
 pub mod export;
 pub mod import;
-mod moment;
+pub(crate) mod moment;
 pub mod play;
 pub mod record;
 pub mod reindex;

@@ -168,7 +168,9 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
     let live_id = ctx.proxy.registry().insert(LiveEntry::new(meta, link.clone(), rec.clone()));
     let sftp = matches!(&start, Start::Subsystem(s) if s == "sftp");
     let held = Held { up: std::mem::take(&mut early.held), down: held_down };
-    let end = pump::run(&ctx, &link, &to_user, &tc.channel, &rec, sftp, held).await;
+    // Only a terminal can be left unattended; programs drive the other sessions.
+    let idle = req.pty.as_ref().and(ctx.proxy.config().idle_timeout);
+    let end = pump::run(&ctx, &link, &to_user, &tc.channel, &rec, pump::Watch { sftp, idle }, held).await;
     ctx.proxy.registry().remove(live_id);
     link.close();
     tc.disconnect().await;

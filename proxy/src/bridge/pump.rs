@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use russh::ChannelWriteHalf;
 use russh::{client, server};
 use serde_json::json;
@@ -69,20 +71,29 @@ pub(crate) struct Held {
     pub(crate) down: VecDeque<TargetMsg>,
 }
 
+/// What a bridge does besides passing the bytes on.
+#[derive(Default)]
+pub(crate) struct Watch {
+    /// Decode SFTP into file-transfer events.
+    pub(crate) sftp: bool,
+    /// End the session after this long without input from the user.
+    pub(crate) idle: Option<Duration>,
+}
+
 /// Pumps both directions until both sides are done. `target` writes into the target's
-/// channel; `sftp` turns on file-transfer events.
+/// channel.
 pub(crate) async fn run(
     ctx: &Ctx,
     link: &Link,
     to_user: &ChannelWriteHalf<server::Msg>,
     target: &ChannelWriteHalf<client::Msg>,
     rec: &Rec,
-    sftp: bool,
+    watch: Watch,
     held: Held,
 ) -> End {
-    let decoder = sftp.then(|| Mutex::new(SftpDecoder::default()));
+    let decoder = watch.sftp.then(|| Mutex::new(SftpDecoder::default()));
     let target_done = AtomicBool::new(false);
-    let up = up(ctx, link, to_user, target, rec, decoder.as_ref(), held.up);
+    let up = up(ctx, link, to_user, target, rec, decoder.as_ref(), watch.idle, held.up);
     let down = down(ctx, link, to_user, rec, decoder.as_ref(), held.down, &target_done);
     tokio::pin!(up, down);
     let mut user_left = false;
@@ -138,6 +149,14 @@ async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &Chan
     UpEnd::Terminated(RECORDING_FAILED.into())
 }
 
+/// What the user is told, and the session's end reason says, when `idle` ran out.
+fn idle_words(idle: Duration) -> String {
+    let secs = idle.as_secs();
+    let span = if secs >= 60 && secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} s") };
+    format!("no input for {span} (idle timeout)")
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn up(
     ctx: &Ctx,
     link: &Link,
@@ -145,13 +164,26 @@ async fn up(
     target: &ChannelWriteHalf<client::Msg>,
     rec: &Rec,
     decoder: Option<&Mutex<SftpDecoder>>,
+    idle: Option<Duration>,
     mut held: VecDeque<UserMsg>,
 ) -> UpEnd {
+    // When the session ends for want of input; typing, resizing the window or sending a
+    // signal moves it on (a keep-alive from the client does not: it is no person's doing).
+    let mut idle_until = idle.map(|d| Instant::now() + d);
     loop {
-        let msg = match held.pop_front() {
-            Some(m) => m,
-            None => link.up.pop().await,
+        let msg = match (held.pop_front(), idle_until) {
+            (Some(m), _) => m,
+            (None, None) => link.up.pop().await,
+            // `pop` takes an item only once it returns it, so cutting its wait short loses
+            // nothing.
+            (None, Some(at)) => match tokio::time::timeout_at(at, link.up.pop()).await {
+                Ok(m) => m,
+                Err(_) => UserMsg::Terminate(idle_words(idle.expect("a deadline comes from a timeout"))),
+            },
         };
+        if let (Some(d), UserMsg::Data(_) | UserMsg::Resize { .. } | UserMsg::Signal(_)) = (idle, &msg) {
+            idle_until = Some(Instant::now() + d);
+        }
         if rec.failed() {
             return recording_failed(to_user, target).await;
         }

@@ -107,7 +107,7 @@ async fn pump_and_finish(
     t: &Tunnel,
 ) {
     let started = Instant::now();
-    let end = pump::run(ctx, link, to_user, to_target, &rec, false, Held::default()).await;
+    let end = pump::run(ctx, link, to_user, to_target, &rec, pump::Watch::default(), Held::default()).await;
     link.close();
     let (bytes_in, bytes_out) = rec.bytes();
     let duration_ms = started.elapsed().as_millis() as u64;

@@ -173,3 +173,43 @@ async fn interactive_shell_in_a_pty_with_resize() {
     let seen = term.seen();
     assert!(seen.contains(&out[out.find("marker-42").unwrap()..out.find("marker-42").unwrap() + 9]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not() {
+    const IDLE: Duration = Duration::from_secs(2);
+    let w = world_with(|c| c.idle_timeout = Some(IDLE), |r| r).await;
+    let login = format!("alice:{}@web-01", w.sshd.account());
+
+    // Typing keeps a terminal going well past the timeout.
+    let mut term = w.ssh_pty(&login, 80, 24);
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < IDLE * 2 {
+        n += 1;
+        term.send(format!("echo tick-$(({n}*7))\r").as_bytes());
+        term.expect(&format!("tick-{}", n * 7), T);
+        std::thread::sleep(IDLE / 4);
+    }
+    // Then a program prints for 8 s with nobody typing: output is not someone at the
+    // terminal, so the session ends about IDLE after this last key.
+    term.send(b"for i in $(seq 1 40); do echo out-$i; sleep 0.2; done\r");
+    let last_key = std::time::Instant::now();
+    term.expect("no input for 2 s (idle timeout)", T);
+    term.wait(T);
+    let after = last_key.elapsed();
+    assert!(after >= IDLE && after < IDLE + Duration::from_secs(6), "ended {after:?} after the last key");
+    let screen = term.seen();
+    assert!(screen.contains("out-1\r\n") && !screen.contains("out-40"), "ended while the program printed: {screen}");
+
+    let m = w.recorded(|m| m.meta.channel.as_deref() == Some("shell")).await;
+    assert_eq!(m.end_reason.as_deref(), Some("terminated: no input for 2 s (idle timeout)"));
+    let frames = w.frames(&m).await;
+    assert!(events(&frames).iter().any(|(k, v)| k == "session.terminate" && v["message"] == "no input for 2 s (idle timeout)"));
+
+    // A command without a terminal is a program's session: no timeout.
+    let out = run(w.ssh(&login, &["sleep 3; echo still-here"]), T).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "still-here\n");
+    let m = w.recorded(|m| m.meta.channel.as_deref() == Some("exec")).await;
+    assert_eq!(m.end_reason.as_deref(), Some("exit"));
+}
