@@ -8,6 +8,7 @@
 //! env_allow = ["LANG", "LC_*", "TZ"]
 //! offer_chacha20 = false
 //! idle_timeout = "15m"                               # end unattended terminals (off by default)
+//! banner = "Authorised use only. Sessions are recorded.\n"   # before login; "" for none
 //! [web]
 //! listen = "127.0.0.1:8080"
 //! [recording]
@@ -54,6 +55,7 @@ struct SshFile {
     env_allow: Option<Vec<String>>,
     offer_chacha20: Option<bool>,
     idle_timeout: Option<String>,
+    banner: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +126,9 @@ impl Settings {
         }
         if let Some(c) = file.ssh.offer_chacha20 {
             proxy.offer_chacha20 = c;
+        }
+        if let Some(b) = file.ssh.banner {
+            proxy.banner = Some(b).filter(|b| !b.is_empty());
         }
         if let Some(t) = env("GATEHOUSE_SSH_IDLE_TIMEOUT").or(file.ssh.idle_timeout) {
             proxy.idle_timeout = idle_timeout(&t)?;
@@ -211,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_timeout_reads_spans_and_zero_turns_it_off() {
+    fn idle_timeout_reads_spans_zero_and_an_empty_banner_turn_them_off() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.toml");
         let load = |v: &str| {
@@ -222,6 +227,9 @@ mod tests {
         assert_eq!(load("1h30m").unwrap(), Some(std::time::Duration::from_secs(5400)));
         assert_eq!(load("90").unwrap(), Some(std::time::Duration::from_secs(90)));
         assert_eq!(load("0").unwrap(), None);
+        std::fs::write(&path, "[ssh]\nbanner = \"\"\n[recording]\nstore = \"memory://\"\n").unwrap();
+        let s = Settings::load(dir.path(), Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(s.proxy.banner, None, "an empty banner is none");
         let e = format!("{:#}", load("soon").unwrap_err());
         assert!(e.contains("idle_timeout \"soon\"") && e.contains("15m"), "{e}");
     }

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// Environment variables passed to targets by default (OpenSSH's usual `AcceptEnv`).
 pub const DEFAULT_ENV_ALLOW: &[&str] = &["LANG", "LC_*", "TZ", "COLORTERM"];
 
+/// The notice users get before they log in, unless configured otherwise.
+pub const DEFAULT_BANNER: &str = "This session is recorded for audit by gatehouse.\n";
+
 /// How the proxy listens and bridges.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -43,6 +46,10 @@ pub struct ProxyConfig {
     /// unattended. Sessions without a terminal (exec, scp, sftp, rsync, tunnels) are
     /// driven by programs and never time out. Off (`None`) by default.
     pub idle_timeout: Option<Duration>,
+    /// Shown to users before they log in (SSH's authentication banner: OpenSSH's `ssh`
+    /// prints it on stderr unless run with `-q` or a `LogLevel` below `INFO`). Default
+    /// [`DEFAULT_BANNER`]: people are told that what they do is recorded.
+    pub banner: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -66,6 +73,7 @@ impl Default for ProxyConfig {
             keepalive: Some(Duration::from_secs(30)),
             keepalive_max: 3,
             idle_timeout: None,
+            banner: Some(DEFAULT_BANNER.to_string()),
         }
     }
 }

@@ -32,7 +32,7 @@ mod registry;
 mod server;
 mod target;
 
-pub use config::{DEFAULT_ENV_ALLOW, ProxyConfig};
+pub use config::{DEFAULT_BANNER, DEFAULT_ENV_ALLOW, ProxyConfig};
 pub use demo_target::DemoTarget;
 pub use error::{Error, ErrorKind, Result};
 pub use login::{Login, LoginError};

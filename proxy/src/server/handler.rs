@@ -195,6 +195,10 @@ impl Drop for Conn {
 impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        Ok(self.proxy.config().banner.clone())
+    }
+
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let Some(login) = self.login_for(user) else { return Ok(Auth::reject()) };
         let outcome = self.gate().auth_password(&login.user, password, self.source_ip()).await;

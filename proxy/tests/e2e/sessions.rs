@@ -213,3 +213,30 @@ async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not(
     let m = w.recorded(|m| m.meta.channel.as_deref() == Some("exec")).await;
     assert_eq!(m.end_reason.as_deref(), Some("exit"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_told_before_login_that_sessions_are_recorded() {
+    // OpenSSH prints a server's banner at its default LogLevel (INFO), not at ERROR.
+    let ssh_at_info = |w: &World| {
+        let login = format!("alice:{}@web-01", w.sshd.account());
+        let opts: Vec<String> = w.ssh_opts().into_iter().map(|o| if o == "LogLevel=ERROR" { "LogLevel=INFO".into() } else { o }).collect();
+        let mut c = std::process::Command::new("ssh");
+        c.args(opts).args(["-o", "BatchMode=yes", "-p", &w.port(), &format!("{login}@127.0.0.1"), "echo in"]);
+        c.stdin(std::process::Stdio::null());
+        c
+    };
+    let w = world().await;
+    let out = run(ssh_at_info(&w), T).await;
+    assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(0), "in\n"), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(gatehouse_proxy::DEFAULT_BANNER.trim_end()), "stderr: {}", text(&out.stderr));
+
+    let w = world_with(|c| c.banner = Some("Authorised use only.\n".into()), |r| r).await;
+    let out = run(ssh_at_info(&w), T).await;
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Authorised use only.") && !stderr.contains("recorded for audit"), "stderr: {stderr}");
+
+    let w = world_with(|c| c.banner = None, |r| r).await;
+    let out = run(ssh_at_info(&w), T).await;
+    assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(0), "in\n"));
+    assert!(!text(&out.stderr).contains("Authorised use only.") && !text(&out.stderr).contains("recorded"), "stderr: {}", text(&out.stderr));
+}
