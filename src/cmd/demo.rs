@@ -20,13 +20,13 @@ const DEMO_ACCOUNT: &str = "demo";
 /// Run gatehouse with a demo user and a built-in demo target, and print how to connect.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where users connect with ssh.
-    #[arg(long, default_value = "127.0.0.1:2222")]
-    pub ssh_listen: std::net::SocketAddr,
+    /// Where users connect with ssh [default: 127.0.0.1:2222, or GATEHOUSE_SSH_LISTEN].
+    #[arg(long)]
+    pub ssh_listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let flags = Overrides { ssh_listen: Some(args.ssh_listen), ..Default::default() };
+    let flags = Overrides { ssh_listen: args.ssh_listen, ..Default::default() };
     let settings = Settings::load(&ctx.data_dir, None, &flags)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {

@@ -61,3 +61,28 @@ fn demo_keeps_running_when_its_stdout_is_closed() {
     let out = demo.ssh().arg("echo still-$((40+2))").stdin(Stdio::null()).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("still-42"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn demo_takes_gatehouse_variables_from_the_environment() {
+    // Where it listens, and an idle timeout that ends an unattended terminal.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start_with(dir.path(), None, &[("GATEHOUSE_SSH_LISTEN", &listen), ("GATEHOUSE_SSH_IDLE_TIMEOUT", "2s")]);
+    assert_eq!(demo.port, port.to_string(), "the printed command uses GATEHOUSE_SSH_LISTEN");
+
+    // A terminal nobody types into (its stdin stays open, silent) ends after 2 s.
+    let mut ssh = demo.ssh().arg("-tt").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let _stdin = ssh.stdin.take();
+    let out = loop {
+        if ssh.try_wait().unwrap().is_some() {
+            break ssh.wait_with_output().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the idle terminal was not ended");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("gatehouse: session terminated: idle timeout: no input for 2 s"), "{said}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}

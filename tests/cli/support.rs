@@ -95,8 +95,17 @@ impl Demo {
     /// is a plain bash with that home (none of this machine's rc files); without, the
     /// demo's own defaults. Returns once the demo has printed its `ssh` command.
     pub(crate) fn start(dir: &Path, home: Option<&Path>) -> Demo {
+        Demo::start_with(dir, home, &[])
+    }
+
+    /// [`Demo::start`] with these `GATEHOUSE_*` variables set; with `GATEHOUSE_SSH_LISTEN`
+    /// among them, the listen address is left to it (else `--ssh-listen` picks a free port).
+    pub(crate) fn start_with(dir: &Path, home: Option<&Path>, env: &[(&str, &str)]) -> Demo {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--data-dir").arg(dir.join("data")).args(["demo", "--ssh-listen", "127.0.0.1:0"]);
+        cmd.arg("--data-dir").arg(dir.join("data")).arg("demo").envs(env.iter().copied());
+        if !env.iter().any(|(k, _)| *k == "GATEHOUSE_SSH_LISTEN") {
+            cmd.args(["--ssh-listen", "127.0.0.1:0"]);
+        }
         if let Some(home) = home {
             cmd.env("SHELL", "/bin/bash").env("HOME", home);
         }

@@ -153,7 +153,7 @@ async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &Chan
 fn idle_words(idle: Duration) -> String {
     let secs = idle.as_secs();
     let span = if secs >= 60 && secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} s") };
-    format!("no input for {span} (idle timeout)")
+    format!("idle timeout: no input for {span}")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -194,7 +194,7 @@ async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not(
     // terminal, so the session ends about IDLE after this last key.
     term.send(b"for i in $(seq 1 40); do echo out-$i; sleep 0.2; done\r");
     let last_key = std::time::Instant::now();
-    term.expect("no input for 2 s (idle timeout)", T);
+    term.expect("idle timeout: no input for 2 s", T);
     term.wait(T);
     let after = last_key.elapsed();
     assert!(after >= IDLE && after < IDLE + Duration::from_secs(6), "ended {after:?} after the last key");
@@ -202,9 +202,9 @@ async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not(
     assert!(screen.contains("out-1\r\n") && !screen.contains("out-40"), "ended while the program printed: {screen}");
 
     let m = w.recorded(|m| m.meta.channel.as_deref() == Some("shell")).await;
-    assert_eq!(m.end_reason.as_deref(), Some("terminated: no input for 2 s (idle timeout)"));
+    assert_eq!(m.end_reason.as_deref(), Some("terminated: idle timeout: no input for 2 s"));
     let frames = w.frames(&m).await;
-    assert!(events(&frames).iter().any(|(k, v)| k == "session.terminate" && v["message"] == "no input for 2 s (idle timeout)"));
+    assert!(events(&frames).iter().any(|(k, v)| k == "session.terminate" && v["message"] == "idle timeout: no input for 2 s"));
 
     // A command without a terminal is a program's session: no timeout.
     let out = run(w.ssh(&login, &["sleep 3; echo still-here"]), T).await;
