@@ -5,7 +5,7 @@ use bytes::Bytes;
 use russh::ChannelWriteHalf;
 use russh::server::Msg;
 
-use crate::bridge::{Ctx, Link, UserMsg};
+use crate::bridge::{Ctx, Link, UserMsg, idle_words};
 
 /// Longest line the menu accepts.
 const MAX_LINE: usize = 64;
@@ -42,8 +42,20 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
     text.push_str("Choose a number (q to quit): ");
     send(to_user, text).await;
     let mut line = String::new();
+    // A menu left open is an unattended terminal too, a step from a target.
+    let idle = ctx.proxy.config().idle_timeout;
     loop {
-        match link.up.pop().await {
+        let msg = match idle {
+            None => link.up.pop().await,
+            Some(d) => match tokio::time::timeout(d, link.up.pop()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    send(to_user, format!("\r\ngatehouse: {}\r\n", idle_words(d))).await;
+                    return None;
+                }
+            },
+        };
+        match msg {
             UserMsg::Data(b) => {
                 for (i, &c) in b.iter().enumerate() {
                     // The rest of this packet, after the Enter that picks a target.

@@ -23,6 +23,7 @@ use serde_json::json;
 
 pub(crate) use msg::{PtyReq, Start, TargetMsg, UserMsg, X11Req};
 pub(crate) use record::Rec;
+pub(crate) use pump::idle_words;
 pub(crate) use tunnel::{Tunnel, run_direct, run_reverse};
 
 use crate::config::ProxyConfig;

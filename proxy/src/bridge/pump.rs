@@ -150,7 +150,7 @@ async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &Chan
 }
 
 /// What the user is told, and the session's end reason says, when `idle` ran out.
-fn idle_words(idle: Duration) -> String {
+pub(crate) fn idle_words(idle: Duration) -> String {
     let secs = idle.as_secs();
     let span = if secs >= 60 && secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} s") };
     format!("idle timeout: no input for {span}")

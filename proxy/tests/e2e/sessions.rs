@@ -175,7 +175,7 @@ async fn interactive_shell_in_a_pty_with_resize() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not() {
+async fn an_unattended_terminal_or_menu_ends_at_the_idle_timeout_and_a_program_does_not() {
     const IDLE: Duration = Duration::from_secs(2);
     let w = world_with(|c| c.idle_timeout = Some(IDLE), |r| r).await;
     let login = format!("alice:{}@web-01", w.sshd.account());
@@ -205,6 +205,15 @@ async fn an_unattended_terminal_ends_at_the_idle_timeout_and_a_program_does_not(
     assert_eq!(m.end_reason.as_deref(), Some("terminated: idle timeout: no input for 2 s"));
     let frames = w.frames(&m).await;
     assert!(events(&frames).iter().any(|(k, v)| k == "session.terminate" && v["message"] == "idle timeout: no input for 2 s"));
+
+    // The menu left open is a step from a target: it closes too, and nothing was recorded.
+    let mut menu = w.ssh_pty("alice", 80, 24);
+    menu.expect("Choose a number", T);
+    let shown = std::time::Instant::now();
+    menu.expect("gatehouse: idle timeout: no input for 2 s", T);
+    menu.wait(T);
+    assert!(shown.elapsed() >= IDLE, "the menu closed {:?} after it was shown", shown.elapsed());
+    assert_eq!(w.sessions().await.len(), 1, "only the shell above was recorded");
 
     // A command without a terminal is a program's session: no timeout.
     let out = run(w.ssh(&login, &["sleep 3; echo still-here"]), T).await;
