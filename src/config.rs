@@ -130,8 +130,11 @@ impl Settings {
         if let Some(b) = file.ssh.banner {
             proxy.banner = Some(b).filter(|b| !b.is_empty());
         }
-        if let Some(t) = env("GATEHOUSE_SSH_IDLE_TIMEOUT").or(file.ssh.idle_timeout) {
-            proxy.idle_timeout = idle_timeout(&t)?;
+        if let Some(t) = file.ssh.idle_timeout {
+            proxy.idle_timeout = idle_timeout("[ssh] idle_timeout", &t)?;
+        }
+        if let Some(t) = env("GATEHOUSE_SSH_IDLE_TIMEOUT") {
+            proxy.idle_timeout = idle_timeout("GATEHOUSE_SSH_IDLE_TIMEOUT", &t)?;
         }
         let mut web_listen = file.web.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let mut store = file.recording.store;
@@ -178,9 +181,9 @@ impl Settings {
 
 /// `[ssh] idle_timeout`: a span as `play --from` takes one (`15m`, `900`, `1h30m`,
 /// `0:15:00`); zero turns it off.
-fn idle_timeout(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+fn idle_timeout(source: &str, text: &str) -> anyhow::Result<Option<std::time::Duration>> {
     let us = crate::cmd::moment::parse(text)
-        .map_err(|_| anyhow::anyhow!("idle_timeout {text:?}: expected a span of time like 15m, 900s or 1h30m (0 for none)"))?;
+        .map_err(|_| anyhow::anyhow!("{source} = {text:?}: expected a span of time like 15m, 900s or 1h30m (0 for none)"))?;
     Ok((us > 0).then(|| std::time::Duration::from_micros(us as u64)))
 }
 
@@ -231,7 +234,7 @@ mod tests {
         let s = Settings::load(dir.path(), Some(&path), &Overrides::default()).unwrap();
         assert_eq!(s.proxy.banner, None, "an empty banner is none");
         let e = format!("{:#}", load("soon").unwrap_err());
-        assert!(e.contains("idle_timeout \"soon\"") && e.contains("15m"), "{e}");
+        assert!(e.contains("[ssh] idle_timeout = \"soon\"") && e.contains("15m"), "{e}");
     }
 
     #[test]

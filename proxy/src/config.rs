@@ -40,11 +40,11 @@ pub struct ProxyConfig {
     /// After this many unanswered keep-alives in a row, the peer is gone: its connection
     /// closes and its sessions end (`client-disconnect`, or the target's side closes).
     pub keepalive_max: usize,
-    /// A session with a terminal (a shell, or a command run with `ssh -t`) that has had
-    /// no input from its user for this long is ended, with a message to the user, as an
-    /// unattended terminal. Output does not count: a `tail -f` left running is still
-    /// unattended. Sessions without a terminal (exec, scp, sftp, rsync, tunnels) are
-    /// driven by programs and never time out. Off (`None`) by default.
+    /// A shell session with a terminal that has had no input from its user for this long
+    /// is ended, with a message to the user, as an unattended terminal; so is the target
+    /// menu. Output does not count: a `tail -f` left running is still unattended. Exec
+    /// sessions (with a terminal or not), scp, sftp, rsync and tunnels are driven by
+    /// programs and never time out. Off (`None`, or zero) by default.
     pub idle_timeout: Option<Duration>,
     /// Shown to users before they log in (SSH's authentication banner: OpenSSH's `ssh`
     /// prints it on stderr unless run with `-q` or a `LogLevel` below `INFO`). Default

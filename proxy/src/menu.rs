@@ -43,14 +43,15 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
     send(to_user, text).await;
     let mut line = String::new();
     // A menu left open is an unattended terminal too, a step from a target.
-    let idle = ctx.proxy.config().idle_timeout;
+    let idle = ctx.proxy.config().idle_timeout.filter(|d| !d.is_zero());
     loop {
         let msg = match idle {
             None => link.up.pop().await,
             Some(d) => match tokio::time::timeout(d, link.up.pop()).await {
                 Ok(m) => m,
                 Err(_) => {
-                    send(to_user, format!("\r\ngatehouse: {}\r\n", idle_words(d))).await;
+                    tracing::info!(%user, "menu closed: {}", idle_words(d));
+                    send(to_user, format!("\r\ngatehouse: menu closed: {}\r\n", idle_words(d))).await;
                     return None;
                 }
             },

@@ -28,6 +28,15 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let flags = Overrides { ssh_listen: args.ssh_listen, ..Default::default() };
     let settings = Settings::load(&ctx.data_dir, None, &flags)?;
+    // Its password is in the README and its target runs a shell on this machine: only an
+    // address asked for on the command line may be reachable from elsewhere.
+    let listen = settings.proxy.listen;
+    if args.ssh_listen.is_none() && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the demo listens on loopback only (its login demo/demo is public), but {listen} came from \
+             GATEHOUSE_SSH_LISTEN or ./gatehouse.toml; pass --ssh-listen {listen} to mean it"
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let control = gatehouse_proxy::ControlPlane::open_data_dir(&settings.data_dir)?;

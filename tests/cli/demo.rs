@@ -85,4 +85,9 @@ fn demo_takes_gatehouse_variables_from_the_environment() {
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("gatehouse: session terminated: idle timeout: no input for 2 s"), "{said}");
     assert!(started.elapsed() >= Duration::from_secs(2));
+
+    // Its password is public: an address off loopback must be asked for on the command line.
+    let out = gatehouse(dir.path(), &["demo"]).env("GATEHOUSE_SSH_LISTEN", "0.0.0.0:0").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("loopback only") && err.contains("--ssh-listen 0.0.0.0:0"), "{err}");
 }

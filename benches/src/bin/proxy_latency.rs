@@ -28,7 +28,10 @@
 //! each run). One run's p99 is its 20 slowest keys, so on this machine it lands anywhere
 //! from 0.7× to 1.25× the jump host's between runs of the same binaries: each run is
 //! printed, then all of them pooled (20,000 keys each way), whose ratios come with their
-//! 95 % bootstrap interval, which says whether a difference is more than chance.
+//! 95 % bootstrap interval. That interval treats the keys as independent: it says what
+//! chance within a set moves the ratio by, not how this machine drifts between runs (the
+//! count of single runs at or under the jump host tells that). With 10 ms between keys,
+//! round 1 takes about 7 minutes.
 //!
 //! `cargo run --release -p gatehouse-benches --bin proxy_latency`
 //! (`GATEHOUSE_BENCH_KEYS`, `GATEHOUSE_BENCH_SESSIONS`, `GATEHOUSE_BENCH_IDLE_RUNS` change

@@ -169,8 +169,10 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
     let live_id = ctx.proxy.registry().insert(LiveEntry::new(meta, link.clone(), rec.clone()));
     let sftp = matches!(&start, Start::Subsystem(s) if s == "sftp");
     let held = Held { up: std::mem::take(&mut early.held), down: held_down };
-    // Only a terminal can be left unattended; programs drive the other sessions.
-    let idle = req.pty.as_ref().and(ctx.proxy.config().idle_timeout);
+    // Only a person's shell is left unattended: programs drive exec sessions, even with a
+    // terminal (`ssh -tt` from Ansible, say, through a silent 20-minute upgrade).
+    let person = matches!(start, Start::Shell) && req.pty.is_some();
+    let idle = ctx.proxy.config().idle_timeout.filter(|d| person && !d.is_zero());
     let end = pump::run(&ctx, &link, &to_user, &tc.channel, &rec, pump::Watch { sftp, idle }, held).await;
     ctx.proxy.registry().remove(live_id);
     link.close();

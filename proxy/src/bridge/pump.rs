@@ -152,7 +152,13 @@ async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &Chan
 /// What the user is told, and the session's end reason says, when `idle` ran out.
 pub(crate) fn idle_words(idle: Duration) -> String {
     let secs = idle.as_secs();
-    let span = if secs >= 60 && secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} s") };
+    let span = if idle.subsec_nanos() != 0 {
+        format!("{} s", idle.as_secs_f64())
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    };
     format!("idle timeout: no input for {span}")
 }
 
@@ -167,8 +173,9 @@ async fn up(
     idle: Option<Duration>,
     mut held: VecDeque<UserMsg>,
 ) -> UpEnd {
-    // When the session ends for want of input; typing, resizing the window or sending a
-    // signal moves it on (a keep-alive from the client does not: it is no person's doing).
+    // When the session ends for want of input; typing, resizing the window, sending a
+    // signal or an auditor's takeover input moves it on (a keep-alive from the client
+    // does not: it is no person's doing).
     let mut idle_until = idle.map(|d| Instant::now() + d);
     loop {
         let msg = match (held.pop_front(), idle_until) {
@@ -181,7 +188,7 @@ async fn up(
                 Err(_) => UserMsg::Terminate(idle_words(idle.expect("a deadline comes from a timeout"))),
             },
         };
-        if let (Some(d), UserMsg::Data(_) | UserMsg::Resize { .. } | UserMsg::Signal(_)) = (idle, &msg) {
+        if let (Some(d), UserMsg::Data(_) | UserMsg::Inject(_) | UserMsg::Resize { .. } | UserMsg::Signal(_)) = (idle, &msg) {
             idle_until = Some(Instant::now() + d);
         }
         if rec.failed() {
@@ -268,7 +275,9 @@ fn joined(mut run: Vec<TargetMsg>) -> TargetMsg {
 
 async fn notify_user(to_user: &ChannelWriteHalf<server::Msg>, why: &str) {
     let text = format!("\r\ngatehouse: session terminated: {why}\r\n");
-    let _ = to_user.extended_data_bytes(1, text.into_bytes()).await;
+    // A user whose window is full (a client that stopped reading) is not waited for: the
+    // session ends all the same.
+    let _ = tokio::time::timeout(Duration::from_secs(5), to_user.extended_data_bytes(1, text.into_bytes())).await;
 }
 
 async fn down(

@@ -196,7 +196,9 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
-        Ok(self.proxy.config().banner.clone())
+        // OpenSSH prints the banner as it is: without a last newline, the password prompt
+        // would run on from its end.
+        Ok(self.proxy.config().banner.as_ref().map(|b| if b.ends_with('\n') { b.clone() } else { format!("{b}\n") }))
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
