@@ -190,6 +190,17 @@ async fn an_unattended_terminal_or_menu_ends_at_the_idle_timeout_and_a_program_d
         term.expect(&format!("tick-{}", n * 7), T);
         std::thread::sleep(IDLE / 6);
     }
+    // An auditor's takeover input counts too: a stretch longer than the timeout with only
+    // injected commands keeps the session going.
+    let registry = w.proxy.registry().clone();
+    let id = registry.list()[0].id;
+    let started = std::time::Instant::now();
+    while started.elapsed() < IDLE + IDLE / 2 {
+        n += 1;
+        registry.inject(id, format!("echo tick-$(({n}*7))\r").into_bytes()).unwrap();
+        term.expect(&format!("tick-{}", n * 7), T);
+        std::thread::sleep(IDLE / 6);
+    }
     // Then a program prints for 8 s with nobody typing: output is not someone at the
     // terminal, so the session ends about IDLE after this last key.
     term.send(b"for i in $(seq 1 40); do echo out-$i; sleep 0.2; done\r");
