@@ -68,7 +68,11 @@ fn demo_takes_gatehouse_variables_from_the_environment() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
-    let demo = Demo::start_with(dir.path(), None, &[("GATEHOUSE_SSH_LISTEN", &listen), ("GATEHOUSE_SSH_IDLE_TIMEOUT", "2s")]);
+    // A home without rc files: a shell ended while this machine's ~/.bashrc runs (pyenv's
+    // rehash, say) could leave a stale lock behind for every later shell.
+    let home = tempfile::tempdir().unwrap();
+    let env = [("GATEHOUSE_SSH_LISTEN", listen.as_str()), ("GATEHOUSE_SSH_IDLE_TIMEOUT", "2s")];
+    let demo = Demo::start_with(dir.path(), Some(home.path()), &env);
     assert_eq!(demo.port, port.to_string(), "the printed command uses GATEHOUSE_SSH_LISTEN");
 
     // A terminal nobody types into (its stdin stays open, silent) ends after 2 s.
@@ -90,4 +94,48 @@ fn demo_takes_gatehouse_variables_from_the_environment() {
     let out = gatehouse(dir.path(), &["demo"]).env("GATEHOUSE_SSH_LISTEN", "0.0.0.0:0").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("loopback only") && err.contains("--ssh-listen 0.0.0.0:0"), "{err}");
+}
+
+/// The demo's child processes (its target's shells).
+fn children(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .flatten()
+        .flat_map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default().split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn a_shell_its_user_left_is_hung_up_and_the_demo_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // A home without rc files: see above.
+    let home = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path(), Some(home.path()));
+    let pid = demo.pid();
+    // Two shells at once, so that each could inherit the other's terminal.
+    let mut clients: Vec<_> = (0..2)
+        .map(|_| demo.ssh().arg("-tt").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while children(pid).len() < 2 {
+        assert!(Instant::now() < deadline, "the demo target started no shells: {:?}", children(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The users vanish (their clients killed): the target hangs their shells up.
+    for c in &mut clients {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !children(pid).is_empty() {
+        assert!(Instant::now() < deadline, "shells left behind: {:?}", children(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And the demo stops when asked, not waiting forever on a terminal nobody reads.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(Instant::now() < deadline, "the demo did not stop within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -166,6 +166,11 @@ impl Demo {
         cmd
     }
 
+    /// The demo's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
+
     /// `ssh` to the printed login; the remote command, if any, is the caller's.
     pub(crate) fn ssh(&self) -> Command {
         let mut cmd = self.client("ssh", "-p");

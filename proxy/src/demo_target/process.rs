@@ -67,8 +67,7 @@ fn spawn_pty(
     channel: ChannelId,
 ) -> std::io::Result<mpsc::Sender<Input>> {
     let ws = nix::pty::Winsize { ws_row: term.rows, ws_col: term.cols, ws_xpixel: 0, ws_ypixel: 0 };
-    let pty = nix::pty::openpty(&ws, None).map_err(std::io::Error::from)?;
-    let slave = pty.slave;
+    let (master, slave) = open_pty(&ws)?;
     let (i, o, e) = (slave.try_clone()?, slave.try_clone()?, slave.try_clone()?);
     cmd.env("TERM", &term.name).stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
     // SAFETY: only async-signal-safe calls between fork and exec (setsid, ioctl).
@@ -84,13 +83,25 @@ fn spawn_pty(
     }
     let mut child = tokio::process::Command::from(cmd).spawn()?;
     drop(slave);
+    // The shell leads a session of its own (setsid above): its process group's id is its pid.
+    let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, mut rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let master: OwnedFd = pty.master;
     let fd = master.as_raw_fd();
     let reader = tokio::fs::File::from_std(std::fs::File::from(master.try_clone()?));
     let mut writer = tokio::fs::File::from_std(std::fs::File::from(master));
+    let shell_exited = exited.clone();
     tokio::spawn(async move {
-        while let Some(input) = rx.recv().await {
+        loop {
+            let Some(input) = rx.recv().await else {
+                // The channel closed (the user left, or gatehouse ended the session) with
+                // the shell still there: hang it up, as sshd does. Else it would live on,
+                // and so would the blocking read of its terminal below.
+                if let Some(g) = group.filter(|_| !shell_exited.load(std::sync::atomic::Ordering::SeqCst)) {
+                    let _ = nix::sys::signal::killpg(g, nix::sys::signal::Signal::SIGHUP);
+                }
+                break;
+            };
             match input {
                 Input::Data(d) => {
                     if writer.write_all(&d).await.is_err() || writer.flush().await.is_err() {
@@ -112,9 +123,25 @@ fn spawn_pty(
         // EIO once the shell exited and the slave side is closed: that is EOF.
         copy_out(reader, &out, None).await;
         let status = exit_code(child.wait().await);
+        exited.store(true, std::sync::atomic::Ordering::SeqCst);
         finish(&out, &handle, channel, status).await;
     });
     Ok(tx)
+}
+
+/// A terminal pair whose descriptors close on exec: shells started later (other sessions)
+/// must not inherit them, or a shell would keep its own terminal open after gatehouse
+/// let go of it, and never get the hang-up.
+fn open_pty(ws: &nix::pty::Winsize) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    nix::pty::grantpt(&master)?;
+    nix::pty::unlockpt(&master)?;
+    let name = nix::pty::ptsname_r(&master)?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    // SAFETY: `slave` is an open terminal descriptor.
+    unsafe { set_winsize(slave.as_raw_fd(), ws) }?;
+    Ok((master.into(), slave))
 }
 
 fn spawn_pipes(
