@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
+    let served = rt.block_on(async {
         let control = gatehouse_proxy::ControlPlane::open_data_dir(&settings.data_dir)?;
         // A fresh random password for the target account each run: the user never sees it.
         let target_password = format!("{:032x}", rand::random::<u128>());
@@ -57,7 +57,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             )
         })
         .await
-    })?;
+    });
+    // The recordings are drained by now. A shell still connected at the stop has its
+    // terminal read on a blocking thread that would keep the runtime's drop waiting; the
+    // process's exit closes that terminal and hangs the shell up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -65,7 +65,7 @@ fn demo_keeps_running_when_its_stdout_is_closed() {
 #[test]
 fn demo_takes_gatehouse_variables_from_the_environment() {
     // Where it listens, and an idle timeout that ends an unattended terminal.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = gatehouse_fixtures::sshd::free_port().unwrap();
     let listen = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     // A home without rc files: a shell ended while this machine's ~/.bashrc runs (pyenv's
@@ -131,11 +131,20 @@ fn a_shell_its_user_left_is_hung_up_and_the_demo_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "shells left behind: {:?}", children(pid));
         std::thread::sleep(Duration::from_millis(50));
     }
-    // And the demo stops when asked, not waiting forever on a terminal nobody reads.
+    // And the demo stops when asked, not waiting forever on a terminal read, even with a
+    // user still connected.
+    let mut still = demo.ssh().arg("-tt").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while children(pid).is_empty() {
+        assert!(Instant::now() < deadline, "the demo target started no shell");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
         assert!(Instant::now() < deadline, "the demo did not stop within 20 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = still.kill();
+    let _ = still.wait();
 }
