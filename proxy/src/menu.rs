@@ -5,7 +5,7 @@ use bytes::Bytes;
 use russh::ChannelWriteHalf;
 use russh::server::Msg;
 
-use crate::bridge::{Ctx, Link, UserMsg, idle_words};
+use crate::bridge::{Ctx, Idle, Link, UserMsg};
 
 /// Longest line the menu accepts.
 const MAX_LINE: usize = 64;
@@ -43,18 +43,12 @@ pub(crate) async fn choose(ctx: &Ctx, link: &Link, to_user: &ChannelWriteHalf<Ms
     send(to_user, text).await;
     let mut line = String::new();
     // A menu left open is an unattended terminal too, a step from a target.
-    let idle = ctx.proxy.config().idle_timeout.filter(|d| !d.is_zero());
+    let mut idle = Idle::new(ctx.proxy.config().idle_timeout);
     loop {
-        let msg = match idle {
-            None => link.up.pop().await,
-            Some(d) => match tokio::time::timeout(d, link.up.pop()).await {
-                Ok(m) => m,
-                Err(_) => {
-                    tracing::info!(%user, "menu closed: {}", idle_words(d));
-                    send(to_user, format!("\r\ngatehouse: menu closed: {}\r\n", idle_words(d))).await;
-                    return None;
-                }
-            },
+        let Some(msg) = idle.pop(link).await else {
+            tracing::info!(%user, "menu closed: {}", idle.words());
+            send(to_user, format!("\r\ngatehouse: menu closed: {}\r\n", idle.words())).await;
+            return None;
         };
         match msg {
             UserMsg::Data(b) => {

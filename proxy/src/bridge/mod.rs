@@ -8,6 +8,7 @@
 //! pump both directions (`pump.rs`) until both sides closed.
 
 mod msg;
+mod idle;
 mod pump;
 mod record;
 mod setup;
@@ -23,7 +24,7 @@ use serde_json::json;
 
 pub(crate) use msg::{PtyReq, Start, TargetMsg, UserMsg, X11Req};
 pub(crate) use record::Rec;
-pub(crate) use pump::idle_words;
+pub(crate) use idle::Idle;
 pub(crate) use tunnel::{Tunnel, run_direct, run_reverse};
 
 use crate::config::ProxyConfig;
@@ -172,7 +173,7 @@ pub(crate) async fn run(ctx: Ctx, link: Arc<Link>, to_user: ChannelWriteHalf<Msg
     // Only a person's shell is left unattended: programs drive exec sessions, even with a
     // terminal (`ssh -tt` from Ansible, say, through a silent 20-minute upgrade).
     let person = matches!(start, Start::Shell) && req.pty.is_some();
-    let idle = ctx.proxy.config().idle_timeout.filter(|d| person && !d.is_zero());
+    let idle = ctx.proxy.config().idle_timeout.filter(|_| person);
     let end = pump::run(&ctx, &link, &to_user, &tc.channel, &rec, pump::Watch { sftp, idle }, held).await;
     ctx.proxy.registry().remove(live_id);
     link.close();

@@ -9,14 +9,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use russh::ChannelWriteHalf;
 use russh::{client, server};
 use serde_json::json;
 
 use super::msg::{TargetMsg, UserMsg, sig_name};
 use super::sftp::SftpDecoder;
+use super::idle::Idle;
 use super::{Ctx, Link, Rec};
 
 /// After one side closed, how long the other gets to finish (flush, answer the close).
@@ -149,19 +148,6 @@ async fn recording_failed(to_user: &ChannelWriteHalf<server::Msg>, target: &Chan
     UpEnd::Terminated(RECORDING_FAILED.into())
 }
 
-/// What the user is told, and the session's end reason says, when `idle` ran out.
-pub(crate) fn idle_words(idle: Duration) -> String {
-    let secs = idle.as_secs();
-    let span = if idle.subsec_nanos() != 0 {
-        format!("{} s", idle.as_secs_f64())
-    } else if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    };
-    format!("idle timeout: no input for {span}")
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn up(
     ctx: &Ctx,
@@ -173,24 +159,15 @@ async fn up(
     idle: Option<Duration>,
     mut held: VecDeque<UserMsg>,
 ) -> UpEnd {
-    // When the session ends for want of input; typing, resizing the window, sending a
-    // signal or an auditor's takeover input moves it on (a keep-alive from the client
-    // does not: it is no person's doing).
-    let mut idle_until = idle.map(|d| Instant::now() + d);
+    let mut idle = Idle::new(idle);
     loop {
-        let msg = match (held.pop_front(), idle_until) {
-            (Some(m), _) => m,
-            (None, None) => link.up.pop().await,
-            // `pop` takes an item only once it returns it, so cutting its wait short loses
-            // nothing.
-            (None, Some(at)) => match tokio::time::timeout_at(at, link.up.pop()).await {
-                Ok(m) => m,
-                Err(_) => UserMsg::Terminate(idle_words(idle.expect("a deadline comes from a timeout"))),
+        let msg = match held.pop_front() {
+            Some(m) => m,
+            None => match idle.pop(link).await {
+                Some(m) => m,
+                None => UserMsg::Terminate(idle.words()),
             },
         };
-        if let (Some(d), UserMsg::Data(_) | UserMsg::Inject(_) | UserMsg::Resize { .. } | UserMsg::Signal(_)) = (idle, &msg) {
-            idle_until = Some(Instant::now() + d);
-        }
         if rec.failed() {
             return recording_failed(to_user, target).await;
         }
