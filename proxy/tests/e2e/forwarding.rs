@@ -221,7 +221,8 @@ async fn x11_forwarding_reaches_the_clients_display_when_allowed_and_is_refused_
     let w = world().await;
     let xauthority = w.dir.path().join("Xauthority");
     let opts = SshdOptions {
-        extra_config: vec!["X11Forwarding yes".into(), format!("SetEnv XAUTHORITY={}", xauthority.display())],
+        extra_config: vec!["X11Forwarding yes".into()],
+        env: vec![("XAUTHORITY".into(), xauthority.display().to_string())],
         ..Default::default()
     };
     let xsshd = Sshd::start_with(opts).unwrap();
