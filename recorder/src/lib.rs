@@ -22,7 +22,12 @@
 //! the new bytes are appended to the session's write-ahead file in the spool (copied
 //! into the file's shared mapping: the page cache has them, and a killed process
 //! cannot take them along), so a process killed with SIGKILL loses at most that
-//! interval. A segment seals at
+//! interval. A segment's write-ahead file is opened by its first flush, so a typed
+//! session's `write` does no file system work itself: the flush for time runs on the
+//! spool ticker's thread. (A session with 64 KiB unflushed, or 4 KiB of output before
+//! its segment's first flush, flushes or opens the file in `write`; so does the first
+//! segment after start-up, which finds out whether the file system can reserve space
+//! for the file's mapping.) A segment seals at
 //! [`RecorderConfig::seal_bytes`] (4 MiB raw) or [`RecorderConfig::seal_age`] (5 s at
 //! most; 2.5–5 s, spread per segment), whichever comes first; sealer threads compress it
 //! into the spool, and the uploader puts it in the store (retrying with backoff as long

@@ -174,6 +174,13 @@ impl FilePool {
         // SAFETY: the file is the spool's own; nothing truncates it while it is mapped
         // (the pool truncates files only once their mapping is gone).
         let map = unsafe { MmapMut::map_mut(&file)? };
+        // Each page is written once, in order, and the first touch of one not yet in the
+        // page cache faults: without this the kernel reads ahead around it, allocating
+        // and zeroing up to megabytes of large folios the segment may never reach (on
+        // the thread that opens the segment, it was most of the spool's CPU time).
+        if let Err(e) = map.advise(memmap2::Advice::Random) {
+            tracing::debug!("madvise(MADV_RANDOM) on {}: {e}", path.display());
+        }
         Ok(MappedFile { file, map, reserved: 0, second: u64::MAX, second_reserved: 0, unreservable: false })
     }
 

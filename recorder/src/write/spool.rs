@@ -21,7 +21,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -37,6 +37,9 @@ pub(crate) struct Spool {
     limit: u64,
     used: AtomicU64,
     pool: FilePool,
+    /// A WAL file here got disk space reserved for its mapping: this file system can, so
+    /// a segment's first output can wait in memory for the flush that opens its file.
+    reserves: AtomicBool,
 }
 
 impl Spool {
@@ -46,13 +49,23 @@ impl Spool {
         // The pool first: it empties the free files a previous process left.
         let pool = FilePool::open(dir);
         let used = dir_size(dir);
-        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used), pool })
+        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used), pool, reserves: AtomicBool::new(false) })
     }
 
     /// Opens a WAL file mapped for writing, at least `capacity` bytes long (a recycled
     /// one when there is one).
     pub(crate) fn open_wal(&self, path: &Path, capacity: u64) -> Result<MappedFile> {
         self.pool.open_mapped(path, capacity).map_err(|e| Error::io(path, e))
+    }
+
+    /// Whether this spool's file system is known to reserve space for WAL mappings (see
+    /// `wal::WalWriter::write_out`).
+    pub(crate) fn reserves_space(&self) -> bool {
+        self.reserves.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_reserved(&self) {
+        self.reserves.store(true, Ordering::Relaxed);
     }
 
     /// A sealed segment's WAL file, holding `bytes`, until [`Spool::discard`].

@@ -170,8 +170,23 @@ impl WalWriter {
     /// first use. `Ok(None)`: this file cannot take output directly (the file system
     /// cannot reserve space, or it opened in format 3); the caller keeps the output in
     /// its columns. Else the header bytes written.
+    ///
+    /// A small payload while the file is not open yet (a segment's first keystroke echo)
+    /// waits in the stage instead, once the spool's file system is known to reserve
+    /// space: opening the file takes a rename, an `fallocate` and a page fault, file
+    /// system work that can wait on the journal, and the flush that opens it runs on the
+    /// ticker (or on a session streaming output, which flushes every 64 KiB anyway), not
+    /// between a keystroke and its echo.
     pub(crate) fn write_out(&mut self, spool: &Spool, path: impl FnOnce() -> std::path::PathBuf, capacity: usize, payload: &[u8]) -> Result<Option<u64>> {
         let mut overhead = 0;
+        if self.file.is_none() && spool.reserves_space() && self.stage.len() + payload.len() <= STAGE / 2 {
+            if self.stage.capacity() == 0 {
+                self.stage.reserve_exact(STAGE);
+            }
+            self.stage.extend_from_slice(payload);
+            self.out_pos += payload.len();
+            return Ok(Some(0));
+        }
         if self.file.is_none() {
             let path = path();
             self.open(spool, &path, capacity, true)?;
@@ -248,6 +263,17 @@ impl WalWriter {
         file.set_second_region(if external { log_at(capacity) as u64 } else { u64::MAX });
         self.nonce = new_nonce();
         let reservable = file.reserve(FILE_HEADER_4 as u64).map_err(|e| Error::io(path, e))?;
+        if reservable {
+            spool.note_reserved();
+        }
+        if self.out_pos > 0 {
+            // Output waited in the stage for this file (see `write_out`): its place in
+            // the output region needs disk space too.
+            let staged_end = (OUT_AT + self.out_pos) as u64;
+            if !(reservable && file.reserve(staged_end).map_err(|e| Error::io(path, e))?) {
+                return Err(Error::invalid("spool", "cannot reserve space any more"));
+            }
+        }
         self.external = external && reservable;
         let (version, header_len, log) = if self.external {
             (FORMAT_4, FILE_HEADER_4, log_at(capacity))
@@ -461,14 +487,52 @@ mod tests {
     fn output_written_straight_into_the_file_reads_back_as_the_segment_body() {
         let frames = sample();
         assert!(frames.iter().any(|f| matches!(f.data, FrameData::Output(_))));
-        for flushes in [&[][..], &[0, 1, 2, 3, 4, 5], &[2, 4]] {
-            let dir = tempfile::tempdir().unwrap();
-            let spool = Spool::open(dir.path(), 1 << 30).unwrap();
-            let path = dir.path().join("00000000.wal");
-            drop(direct(&spool, &path, &frames, flushes, true));
+        for known in [false, true] {
+            for flushes in [&[][..], &[0, 1, 2, 3, 4, 5], &[2, 4]] {
+                let (_dir, spool, path) = spool_for_output(known);
+                drop(direct(&spool, &path, &frames, flushes, true));
+                let whole = std::fs::read(&path).unwrap();
+                assert_eq!(u16::from_le_bytes([whole[8], whole[9]]), FORMAT_4);
+                assert_eq!(read_all(&whole), (body_of(&frames).0, None), "flushes {flushes:?}, known {known}");
+            }
+        }
+    }
+
+    /// A spool and a WAL path in a new directory; `known`: as if an earlier segment had
+    /// shown that its file system reserves space (so first output may wait in the stage).
+    fn spool_for_output(known: bool) -> (tempfile::TempDir, Spool, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        if known {
+            spool.note_reserved();
+        }
+        let path = dir.path().join("00000000.wal");
+        (dir, spool, path)
+    }
+
+    #[test]
+    fn a_first_small_output_waits_for_the_flush_that_opens_the_file() {
+        // The first segment learns that the file system reserves space; the next one's
+        // first echoes stay in memory until a flush (the ticker's) opens its file.
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        let frames = [Frame { t: 1, data: FrameData::Input("l".into()) }, Frame { t: 2, data: FrameData::Output("l".into()) }];
+        for seq in 0..2 {
+            let path = dir.path().join(format!("{seq:08}.wal"));
+            let (mut cols, mut wal) = (Columns { external: true, ..Columns::default() }, WalWriter::default());
+            for f in &frames {
+                if let FrameData::Output(b) = &f.data {
+                    assert_eq!(wal.write_out(&spool, || path.clone(), 1 << 16, b).unwrap(), Some(if seq == 0 { FILE_HEADER_4 as u64 } else { 0 }));
+                }
+                cols.push(f.t, &f.data);
+            }
+            assert_eq!(path.exists(), seq == 0, "segment {seq}: file opened by its first output");
+            assert_eq!(wal.unflushed(&cols), wal.unflushed_in_memory(&cols) + 1);
+            let header = wal.flush(&spool, &path, 1 << 16, &cols).unwrap();
+            assert_eq!(header, (CHUNK_HEADER + if seq == 0 { 0 } else { FILE_HEADER_4 }) as u64);
             let whole = std::fs::read(&path).unwrap();
-            assert_eq!(u16::from_le_bytes([whole[8], whole[9]]), FORMAT_4);
-            assert_eq!(read_all(&whole), (body_of(&frames).0, None), "flushes {flushes:?}");
+            assert_eq!(read_all(&whole), (body_of(&frames).0, None), "segment {seq}");
+            wal.close(&spool, &path);
         }
     }
 
@@ -478,11 +542,9 @@ mod tests {
         // written (a frame the spool had no room for), flushes in between: the file reads
         // as the frames that stayed, byte for byte.
         let sizes = [1, 700, STAGE / 2, STAGE / 2 + 1, 3000, 3000, 3000, 2 * STAGE + 5, 9, STAGE, 1, 4095, 4096, 4097, 5, 20];
-        for flush_every in [1, 3, 5, usize::MAX] {
+        for (flush_every, known) in [1, 3, 5, usize::MAX].into_iter().flat_map(|f| [(f, false), (f, true)]) {
             for undo_every in [2, 4, usize::MAX] {
-                let dir = tempfile::tempdir().unwrap();
-                let spool = Spool::open(dir.path(), 1 << 30).unwrap();
-                let path = dir.path().join("00000000.wal");
+                let (_dir, spool, path) = spool_for_output(known);
                 let (mut cols, mut wal) = (Columns { external: true, ..Columns::default() }, WalWriter::default());
                 let mut kept = Vec::new();
                 for (i, &n) in sizes.iter().enumerate() {
@@ -500,12 +562,12 @@ mod tests {
                         // Each flush commits every frame so far.
                         wal.flush(&spool, &path, 1 << 20, &cols).unwrap();
                         let whole = std::fs::read(&path).unwrap();
-                        assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}, frame {i}");
+                        assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}, known {known}, frame {i}");
                     }
                 }
                 wal.flush(&spool, &path, 1 << 20, &cols).unwrap();
                 let whole = std::fs::read(&path).unwrap();
-                assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}");
+                assert_eq!(read_all(&whole), (body_of(&kept).0, None), "flush every {flush_every}, undo every {undo_every}, known {known}");
             }
         }
     }
@@ -515,13 +577,13 @@ mod tests {
         // A kill after frames reached the output region but before a chunk committed
         // them: the file reads as the frames of the chunks before.
         let frames = sample();
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), 1 << 30).unwrap();
-        let path = dir.path().join("00000000.wal");
-        let wal = direct(&spool, &path, &frames, &[2], false);
-        assert!(wal.out_pos > wal.committed_out, "output past the last chunk");
-        let whole = std::fs::read(&path).unwrap();
-        assert_eq!(read_all(&whole), (body_of(&frames[..3]).0, None));
+        for known in [false, true] {
+            let (_dir, spool, path) = spool_for_output(known);
+            let wal = direct(&spool, &path, &frames, &[2], false);
+            assert!(wal.out_pos > wal.committed_out, "output past the last chunk");
+            let whole = std::fs::read(&path).unwrap();
+            assert_eq!(read_all(&whole), (body_of(&frames[..3]).0, None), "known {known}");
+        }
     }
 
     #[test]
