@@ -70,9 +70,18 @@ impl MappedFile {
             return Ok(false);
         }
         let to = (end - base).div_ceil(RESERVE_STEP) * RESERVE_STEP;
-        match allocate(&self.file, base + *reserved, to - *reserved) {
+        let (from, len) = (base + *reserved, to - *reserved);
+        match allocate(&self.file, from, len) {
             Ok(()) => {
                 *reserved = to;
+                // The mapping reads nothing ahead (see `FilePool::open_mapped`): the step
+                // just reserved is faulted in with one call instead of a fault per page.
+                let end = (from + len).min(self.map.len() as u64);
+                if from < end
+                    && let Err(e) = self.map.advise_range(memmap2::Advice::PopulateWrite, from as usize, (end - from) as usize)
+                {
+                    tracing::debug!("madvise(MADV_POPULATE_WRITE): {e}");
+                }
                 Ok(true)
             }
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
