@@ -180,11 +180,7 @@ impl WalWriter {
     pub(crate) fn write_out(&mut self, spool: &Spool, path: impl FnOnce() -> std::path::PathBuf, capacity: usize, payload: &[u8]) -> Result<Option<u64>> {
         let mut overhead = 0;
         if self.file.is_none() && spool.reserves_space() && self.stage.len() + payload.len() <= STAGE / 2 {
-            if self.stage.capacity() == 0 {
-                self.stage.reserve_exact(STAGE);
-            }
-            self.stage.extend_from_slice(payload);
-            self.out_pos += payload.len();
+            self.stage_out(payload);
             return Ok(Some(0));
         }
         if self.file.is_none() {
@@ -210,14 +206,20 @@ impl WalWriter {
         if big {
             let file = self.file.as_mut().expect("open");
             copy_to_page_cache(&mut file.map[at..end], payload);
+            self.out_pos += payload.len();
         } else {
-            if self.stage.capacity() == 0 {
-                self.stage.reserve_exact(STAGE);
-            }
-            self.stage.extend_from_slice(payload);
+            self.stage_out(payload);
         }
-        self.out_pos += payload.len();
         Ok(Some(overhead))
+    }
+
+    /// Adds an output payload to the stage (see [`STAGE`]).
+    fn stage_out(&mut self, payload: &[u8]) {
+        if self.stage.capacity() == 0 {
+            self.stage.reserve_exact(STAGE);
+        }
+        self.stage.extend_from_slice(payload);
+        self.out_pos += payload.len();
     }
 
     /// Copies the staged output into the file.
